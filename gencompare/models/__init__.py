@@ -1,0 +1,1 @@
+"""Subclassed Keras generative models (VAE, GAN) and the pieces they share."""

@@ -1,0 +1,334 @@
+"""What the VAE and the GAN share: input checks, seeding, presets, and distribution-aware gradients.
+
+Conventions every custom `train_step` in this package follows (so that `tf.distribute` and mixed
+precision give the same updates as one float32 device):
+
+* A loss term is first computed **per example**, then averaged over the *local* batch: that local
+  mean is what the loss trackers (`keras.metrics.Mean`) receive. Keras aggregates tracker state across
+  replicas, so the reported value is the global mean.
+* The value differentiated is `gradient_loss(optimizer, loss)`: the local mean divided by the number
+  of replicas (replicas' gradients are *summed*, so this gives the global-batch mean), then multiplied
+  by the optimizer's loss scale (1 unless it is a `LossScaleOptimizer`).
+* `apply_gradients` hands the gradients to the optimizer, which unscales them (loss scaling) and
+  all-reduces them (strategies).
+"""
+
+import dataclasses
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+# Float rounding in a scaling pipeline may step just outside the nominal range.
+RANGE_TOLERANCE = 1e-3
+
+
+def normalize_value_range(value_range):
+    """Returns `value_range` as a tuple of floats, checking that it is (0, 1) or (-1, 1)."""
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.") from None
+    if (low, high) not in VALUE_RANGES:
+        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.")
+    return (low, high)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks
+# ----------------------------------------------------------------------------------------------
+
+def check_image_tensor(images, image_shape, where="model"):
+    """Checks dtype and static shape of an image batch; safe to call while a step is being traced.
+
+    Args:
+        images: a tensor or array of shape `(batch, height, width, channels)`.
+        image_shape: the `(height, width, channels)` the model was built for.
+        where: name used in the message (e.g. "VAE.fit").
+
+    Raises:
+        ValueError: for integer images (they would train on 0–255 without any error from Keras) or
+            for a shape that does not match `image_shape`.
+    """
+    dtype = tf.as_dtype(images.dtype)
+    if dtype.is_integer or dtype.is_bool:
+        raise ValueError(
+            f"{where} got images of dtype {dtype.name}. Models train on floating-point images scaled to "
+            f"their value range; convert with `gencompare.data.to_dataset(images, batch_size, "
+            f"value_range=...)`, which scales in the tf.data pipeline."
+        )
+    shape = tuple(images.shape)
+    expected = tuple(image_shape)
+    if len(shape) != len(expected) + 1 or any(
+        got is not None and got != want for got, want in zip(shape[1:], expected)
+    ):
+        raise ValueError(
+            f"{where} expects image batches of shape (batch, {', '.join(map(str, expected))}), got "
+            f"{shape}. Load the data with a matching `image_size` or build the model for this shape."
+        )
+
+
+def check_image_values(images, value_range, where="model"):
+    """Checks eagerly that image values lie in `value_range` (catches 0–255 floats).
+
+    Raises:
+        ValueError: if any value lies outside `value_range` (beyond a small tolerance) or is not finite.
+    """
+    values = np.asarray(images)
+    if values.size == 0:
+        raise ValueError(f"{where} got an empty image batch.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{where} got images with NaN or infinite values.")
+    low, high = value_range
+    found_low, found_high = float(values.min()), float(values.max())
+    if found_low < low - RANGE_TOLERANCE or found_high > high + RANGE_TOLERANCE:
+        hint = " They look like 0–255 pixel values." if found_high > 2.0 else ""
+        raise ValueError(
+            f"{where} expects images in [{low:g}, {high:g}] but got values in "
+            f"[{found_low:.4g}, {found_high:.4g}].{hint} Scale them, e.g. with "
+            f"`gencompare.data.to_dataset(images, batch_size, value_range=({low:g}, {high:g}))`."
+        )
+    if low < 0 and found_low >= 0:
+        logger.warning(
+            "%s expects images in [-1, 1] but the first batch has no negative value: was it scaled "
+            "to [0, 1] instead?", where,
+        )
+
+
+def first_image_batch(data):
+    """Returns the images of the first batch of `fit`/`evaluate` input as a numpy array, or None.
+
+    Handles numpy arrays, tensors, `(x, y)` tuples and `tf.data.Dataset`s; other inputs (Python
+    generators, `PyDataset`s) are not consumed and give None.
+    """
+    if isinstance(data, tf.data.Dataset):
+        for element in data.take(1):
+            return first_image_batch(element)
+        return None
+    if isinstance(data, (tuple, list)) and data:
+        return first_image_batch(data[0])
+    if isinstance(data, dict):
+        return None
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        return np.asarray(data)
+    return None
+
+
+def image_spec_dtype(data):
+    """The dtype of the images in a `tf.data.Dataset`'s element spec, or None for other inputs."""
+    if not isinstance(data, tf.data.Dataset):
+        return None
+    spec = data.element_spec
+    while isinstance(spec, (tuple, list)):
+        spec = spec[0]
+    return getattr(spec, "dtype", None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradients under strategies and loss scaling
+# ----------------------------------------------------------------------------------------------
+
+def num_replicas():
+    """Number of replicas of the current `tf.distribute` strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def gradient_loss(optimizer, loss):
+    """The value to differentiate for a local-batch-mean `loss`: divided by replicas, loss-scaled.
+
+    Call it inside the `GradientTape`.
+    """
+    replicas = num_replicas()
+    if replicas > 1:
+        loss = loss / tf.cast(replicas, loss.dtype)
+    return optimizer.scale_loss(loss)
+
+
+def apply_gradients(optimizer, tape, scaled_loss, variables):
+    """Differentiates `scaled_loss` (from `gradient_loss`) and applies the update to `variables`."""
+    gradients = tape.gradient(scaled_loss, variables)
+    optimizer.apply_gradients(zip(gradients, variables))
+
+
+def with_loss_scaling(optimizer, dtype_policy=None):
+    """Wraps `optimizer` in a `LossScaleOptimizer` when the policy computes in float16.
+
+    Keras does this itself for models compiled with one optimizer; models with several optimizers
+    (the GAN) must do it for each.
+    """
+    policy = keras.dtype_policies.get(dtype_policy) if dtype_policy else keras.config.dtype_policy()
+    if policy.compute_dtype == "float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+# ----------------------------------------------------------------------------------------------
+# Latents
+# ----------------------------------------------------------------------------------------------
+
+def latent_normal(count, latent_dim, seed):
+    """`count` standard-normal latent vectors from a fixed integer seed (float32 numpy array).
+
+    Drawn with numpy so that the same seed gives the same latents on every device and backend: the
+    fixed latent grid of a run is the same picture on a laptop and on a GPU server.
+    """
+    if count < 1:
+        raise ValueError(f"`count` must be at least 1, got {count}.")
+    return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets
+# ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named configuration reproducing one seed's experiment.
+
+    Attributes:
+        name: preset name, e.g. `"mnist"`.
+        dataset: the dataset name it trains on (`gencompare.data.load_images`).
+        source: where the configuration comes from (shown in the README table).
+        model: constructor keyword arguments of the model.
+        training: optimizer and loop settings (`optimizer`, `learning_rate`, `beta_1`, `batch_size`,
+            `epochs`, `limit`, ...), used by `gencompare.train`.
+        notes: deviations from the source and why.
+    """
+
+    name: str
+    dataset: str
+    source: str
+    model: dict
+    training: dict
+    notes: str = ""
+
+
+class PresetRegistry:
+    """Named presets of one model class."""
+
+    def __init__(self, model_name):
+        self.model_name = model_name
+        self._presets = {}
+
+    def add(self, preset):
+        if preset.name in self._presets:
+            raise ValueError(f"{self.model_name} preset {preset.name!r} is defined twice.")
+        self._presets[preset.name] = preset
+        return preset
+
+    def names(self):
+        return sorted(self._presets)
+
+    def get(self, name):
+        if name not in self._presets:
+            raise ValueError(
+                f"Unknown {self.model_name} preset {name!r}; available presets: {', '.join(self.names())}."
+            )
+        return self._presets[name]
+
+
+# ----------------------------------------------------------------------------------------------
+# The shared model base
+# ----------------------------------------------------------------------------------------------
+
+class GenerativeModel(keras.Model):
+    """Base of `VAE` and `GAN`: image shape, latent size, value range, seed and input validation.
+
+    Subclasses define `PRESETS` (a `PresetRegistry`) and their own `train_step`/`test_step`.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images the model trains on and draws.
+        latent_dim: size of the latent vector.
+        value_range: `(0, 1)` or `(-1, 1)`: the range of images the model expects and produces.
+        seed: integer seed of the model's `keras.random.SeedGenerator` (noise inside train steps).
+        **kwargs: passed to `keras.Model` (e.g. `name`, `dtype`).
+    """
+
+    PRESETS = None
+
+    def __init__(self, image_shape, latent_dim, value_range=(0, 1), seed=0, **kwargs):
+        super().__init__(**kwargs)
+        image_shape = tuple(int(d) for d in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"`image_shape` must be (height, width, channels), got {image_shape}.")
+        if int(latent_dim) < 1:
+            raise ValueError(f"`latent_dim` must be a positive integer, got {latent_dim}.")
+        self.image_shape = image_shape
+        self.latent_dim = int(latent_dim)
+        self.value_range = normalize_value_range(value_range)
+        self.seed = int(seed)
+        # Attached to the model so that every compiled step draws fresh noise, and so that the
+        # generator's state is saved and restored with the weights.
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="seed_generator")
+
+    # -- presets -------------------------------------------------------------------------------
+
+    @classmethod
+    def preset(cls, name):
+        """The `Preset` called `name`; `ValueError` listing the available names otherwise."""
+        return cls.PRESETS.get(name)
+
+    @classmethod
+    def preset_names(cls):
+        return cls.PRESETS.names()
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """Builds the model of preset `name`; keyword arguments override its constructor arguments."""
+        preset = cls.preset(name)
+        return cls(**{**preset.model, **overrides})
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _validate_input(self, data, where):
+        dtype = image_spec_dtype(data)
+        if dtype is not None and (dtype.is_integer or dtype.is_bool):
+            raise ValueError(
+                f"{where} got a dataset of {dtype.name} images. Scale them in the pipeline with "
+                f"`gencompare.data.to_dataset(images, batch_size, value_range={self.value_range})`."
+            )
+        batch = first_image_batch(data)
+        if batch is None:
+            return
+        check_image_tensor(batch, self.image_shape, where)
+        check_image_values(batch, self.value_range, where)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`, after checking the first batch of `x` (and of `validation_data`).
+
+        Raises:
+            ValueError: for integer (e.g. uint8) images, images outside the model's value range
+                (e.g. 0–255 floats), or images of the wrong shape.
+        """
+        self._validate_input(x, f"{type(self).__name__}.fit")
+        validation_data = kwargs.get("validation_data")
+        if validation_data is not None:
+            self._validate_input(validation_data, f"{type(self).__name__}.fit(validation_data=...)")
+        return super().fit(x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        """`keras.Model.evaluate`, after the same checks as `fit`."""
+        self._validate_input(x, f"{type(self).__name__}.evaluate")
+        return super().evaluate(x, y, **kwargs)
+
+    # -- sampling helpers ----------------------------------------------------------------------
+
+    def latent_grid(self, count, seed):
+        """`count` fixed latent vectors for `seed` (see `latent_normal`)."""
+        return latent_normal(count, self.latent_dim, seed)
+
+    # -- serialization -------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            image_shape=list(self.image_shape),
+            latent_dim=self.latent_dim,
+            value_range=list(self.value_range),
+            seed=self.seed,
+        )
+        return config

@@ -1,0 +1,184 @@
+"""Convolutional network builders shared by the VAE and the GAN.
+
+Two shapes cover every architecture in the project:
+
+* `build_conv_trunk` — image → flat features (VAE encoder body, GAN discriminator body).
+* `build_deconv_generator` — latent vector → image (VAE decoder, GAN generator).
+
+Because the VAE decoder and the GAN generator come from the *same* builder, a GAN generator can be
+built with a VAE decoder's architecture and take its weights (`GAN.from_vae`).
+
+Architectures are described by plain keyword arguments (ints, strings, lists) so that they can live in
+`get_config()` and presets, and be saved and loaded with `.keras` files.
+"""
+
+import keras
+from keras import layers
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "tanh", "sigmoid", "linear")
+OUTPUT_LAYERS = ("conv", "conv_transpose")
+
+
+def _per_layer(value, count, name):
+    """Expands an int to a list of `count` ints, or checks that a list has `count` entries."""
+    if isinstance(value, int):
+        return [value] * count
+    values = list(value)
+    if len(values) != count:
+        raise ValueError(f"`{name}` has {len(values)} entries but there are {count} layers: {values}.")
+    return values
+
+
+def _check_activation(activation, name="activation"):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"Unknown {name} {activation!r}; choose one of {ACTIVATIONS}.")
+
+
+def activation_layer(activation, *, leaky_slope=0.2, name=None, dtype=None):
+    """A Keras layer for an activation name; `leaky_relu` uses `leaky_slope` as its negative slope."""
+    _check_activation(activation)
+    if activation == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=leaky_slope, name=name, dtype=dtype)
+    return layers.Activation(activation, name=name, dtype=dtype)
+
+
+def build_conv_trunk(
+    input_shape,
+    filters,
+    *,
+    kernel_size=3,
+    strides=2,
+    batch_norm=False,
+    activation="relu",
+    leaky_slope=0.2,
+    dropout=0.0,
+    name="conv_trunk",
+):
+    """Builds a stack of `Conv2D → [BatchNorm] → activation → [Dropout]` blocks ending in `Flatten`.
+
+    Args:
+        input_shape: `(height, width, channels)` of the images.
+        filters: list of output channels, one per conv layer.
+        kernel_size: int, or a list with one kernel size per layer.
+        strides: int, or a list with one stride per layer.
+        batch_norm: whether a `BatchNormalization` follows each conv (the conv then has no bias).
+        activation: one of `ACTIVATIONS`.
+        leaky_slope: negative slope when `activation="leaky_relu"`.
+        dropout: dropout rate after each block (0 disables it).
+        name: name of the returned functional model.
+
+    Returns:
+        A functional `keras.Model` mapping images to flat feature vectors.
+    """
+    if not filters:
+        raise ValueError("`filters` must list at least one conv layer.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+    kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
+    strides = _per_layer(strides, len(filters), "strides")
+    _check_activation(activation)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
+        x = layers.Conv2D(
+            width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"conv_{index}"
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn_{index}")(x)
+        x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_{index}")(x)
+    outputs = layers.Flatten(name="flatten")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_deconv_generator(
+    latent_dim,
+    output_shape,
+    *,
+    base_shape,
+    filters,
+    kernel_size=3,
+    strides=2,
+    batch_norm=False,
+    activation="relu",
+    leaky_slope=0.2,
+    dense_batch_norm=None,
+    output_layer="conv_transpose",
+    output_kernel_size=3,
+    output_strides=1,
+    output_activation="sigmoid",
+    name="generator",
+):
+    """Builds `Dense → Reshape(base_shape) → Conv2DTranspose blocks → output conv → activation`.
+
+    The output activation is a separate float32 layer, so images come out in float32 under mixed
+    precision policies.
+
+    Args:
+        latent_dim: size of the latent vector.
+        output_shape: `(height, width, channels)` the network must produce; checked at build time.
+        base_shape: `(height, width, channels)` the dense projection is reshaped to.
+        filters: output channels of each `Conv2DTranspose` block (may be empty).
+        kernel_size: int or per-layer list for the transposed convs.
+        strides: int or per-layer list for the transposed convs.
+        batch_norm: whether a `BatchNormalization` follows each transposed conv (and the dense layer,
+            unless `dense_batch_norm` says otherwise).
+        activation: hidden activation, one of `ACTIVATIONS`.
+        leaky_slope: negative slope when `activation="leaky_relu"`.
+        dense_batch_norm: batch-norm after the dense projection; defaults to `batch_norm`.
+        output_layer: `"conv_transpose"` or `"conv"` for the layer producing the image channels.
+        output_kernel_size: kernel size of the output layer.
+        output_strides: stride of the output layer (`"conv_transpose"` only).
+        output_activation: `"sigmoid"` for images in [0, 1], `"tanh"` for [-1, 1], or `"linear"`.
+        name: name of the returned functional model.
+
+    Returns:
+        A functional `keras.Model` mapping `(batch, latent_dim)` to `(batch, *output_shape)`.
+
+    Raises:
+        ValueError: if the layers do not produce `output_shape`.
+    """
+    if output_layer not in OUTPUT_LAYERS:
+        raise ValueError(f"Unknown output_layer {output_layer!r}; choose one of {OUTPUT_LAYERS}.")
+    if output_layer == "conv" and output_strides != 1:
+        raise ValueError("`output_strides` applies only to output_layer='conv_transpose'.")
+    _check_activation(output_activation, "output_activation")
+    kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
+    strides = _per_layer(strides, len(filters), "strides")
+    dense_batch_norm = batch_norm if dense_batch_norm is None else dense_batch_norm
+    base_shape = tuple(base_shape)
+    output_shape = tuple(output_shape)
+
+    inputs = keras.Input(shape=(latent_dim,), name="latent")
+    units = base_shape[0] * base_shape[1] * base_shape[2]
+    x = layers.Dense(units, use_bias=not dense_batch_norm, name="project")(inputs)
+    if dense_batch_norm:
+        x = layers.BatchNormalization(name="project_bn")(x)
+    x = activation_layer(activation, leaky_slope=leaky_slope, name="project_act")(x)
+    x = layers.Reshape(base_shape, name="reshape")(x)
+    for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
+        x = layers.Conv2DTranspose(
+            width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"deconv_{index}"
+        )(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn_{index}")(x)
+        x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
+    channels = output_shape[-1]
+    if output_layer == "conv_transpose":
+        x = layers.Conv2DTranspose(
+            channels, output_kernel_size, strides=output_strides, padding="same", name="to_image"
+        )(x)
+    else:
+        x = layers.Conv2D(channels, output_kernel_size, padding="same", name="to_image")(x)
+    outputs = layers.Activation(output_activation, dtype="float32", name="image")(x)
+
+    built_shape = tuple(outputs.shape[1:])
+    if built_shape != output_shape:
+        raise ValueError(
+            f"This generator architecture produces images of shape {built_shape}, not {output_shape}: "
+            f"starting from base_shape {base_shape}, each stride-2 layer doubles height and width. "
+            f"Adjust `base_shape` or the strides."
+        )
+    return keras.Model(inputs, outputs, name=name)
