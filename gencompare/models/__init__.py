@@ -1,1 +1,2 @@
 """Subclassed Keras generative models (VAE, GAN) and the pieces they share."""
+from gencompare.models.vae import VAE

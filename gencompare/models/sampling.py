@@ -1,0 +1,65 @@
+"""The reparameterisation trick as a Keras layer."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="gencompare")
+class Sampling(keras.layers.Layer):
+    """Draws `z = z_mean + exp(z_log_var / 2) * epsilon` with `epsilon ~ N(0, I)`.
+
+    The noise comes from a `keras.random.SeedGenerator`, so every call inside a compiled train step
+    draws new noise while the whole run stays reproducible from one seed. A model usually owns that
+    generator (its state is then saved with the model) and passes it at call time; a layer built with
+    its own `seed` uses its own generator when none is passed.
+
+    Args:
+        seed: optional integer seed of the layer's own generator.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        z_mean: posterior means, shape `(batch, latent_dim)`.
+        z_log_var: posterior log-variances, same shape.
+        seed_generator: the `keras.random.SeedGenerator` to draw from (defaults to the layer's own).
+
+    Returns:
+        Latent samples of the shape and dtype of `z_mean`.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = None if seed is None else keras.random.SeedGenerator(seed)
+
+    def call(self, z_mean, z_log_var, seed_generator=None):
+        seed_generator = seed_generator or self.seed_generator
+        if seed_generator is None:
+            raise ValueError(
+                "Sampling needs a random source: build it with `Sampling(seed=...)` or pass "
+                "`seed_generator=` when calling it."
+            )
+        epsilon = standard_normal(ops.shape(z_mean), z_mean.dtype, seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    def compute_output_shape(self, z_mean_shape, z_log_var_shape=None):
+        return z_mean_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed)
+        return config
+
+
+def standard_normal(shape, dtype, seed_generator):
+    """Standard-normal noise drawn from `seed_generator`, identical with and without XLA.
+
+    `keras.random.normal` lets TensorFlow pick the algorithm ("auto_select"), which is Philox in a
+    plain `tf.function` but a different generator under XLA: the same seed then gives different
+    noise for `jit_compile=True` and `False`. Asking for Philox explicitly keeps training runs
+    comparable across the two modes.
+    """
+    seed = seed_generator.next()
+    # The generator's state is int64, but stateless ops want int32 seeds under XLA (as in Keras).
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype, alg="philox")

@@ -1,0 +1,456 @@
+"""A convolutional variational autoencoder with a custom `train_step`, and its presets.
+
+Loss convention (see `vae_losses`): the reconstruction loss is **summed over pixels and channels**
+and the KL divergence **summed over latent dimensions**, both **averaged over the batch**:
+
+    loss = mean_batch(reconstruction) + beta * mean_batch(kl)
+
+Formulations that average the reconstruction over pixels ("per-pixel mean") correspond to
+`beta = beta_per_pixel / (H * W * C)` here.
+"""
+
+import copy
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from gencompare.models import base, networks, vae_losses
+from gencompare.models.sampling import Sampling
+
+# The decoder spec is passed verbatim to `networks.build_deconv_generator` (so that `GAN.from_vae`
+# can rebuild the same architecture); the encoder spec goes to `networks.build_conv_trunk`, plus the
+# width of the optional hidden dense layer of the encoder head.
+_DECODER_KEYS = frozenset(inspect.signature(networks.build_deconv_generator).parameters) - {
+    "latent_dim", "output_shape", "name",
+}
+_TRUNK_KEYS = frozenset(inspect.signature(networks.build_conv_trunk).parameters) - {"input_shape", "name"}
+_ENCODER_KEYS = _TRUNK_KEYS | {"dense_units"}
+
+# Which image range each decoder output activation can produce; "linear" outputs are clipped to the
+# model's value range when images are returned to the user.
+_OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
+_PREDICT_BATCH_SIZE = 256
+
+
+def _check_spec(spec, allowed, required, what):
+    """Returns a copy of architecture dict `spec` after checking its keys."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"The {what} architecture must be a dict of keyword arguments, got {spec!r}.")
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown {what} architecture keys {unknown}; allowed keys: {', '.join(sorted(allowed))}."
+        )
+    missing = sorted(set(required) - set(spec))
+    if missing:
+        raise ValueError(f"The {what} architecture needs the keys {missing}.")
+    return copy.deepcopy(dict(spec))
+
+
+def build_encoder(image_shape, latent_dim, spec, name="encoder"):
+    """Builds the encoder: conv trunk → [hidden Dense] → (z_mean, z_log_var).
+
+    Args:
+        image_shape: `(height, width, channels)`.
+        latent_dim: size of the latent vector.
+        spec: keyword arguments of `networks.build_conv_trunk`, plus `dense_units` (width of an
+            optional hidden dense layer using the trunk's activation; 0 or None for none).
+        name: name of the returned model.
+
+    Returns:
+        A functional `keras.Model` mapping images to `[z_mean, z_log_var]`, both float32.
+    """
+    trunk_kwargs = {key: value for key, value in spec.items() if key != "dense_units"}
+    trunk = networks.build_conv_trunk(image_shape, name=f"{name}_trunk", **trunk_kwargs)
+    images = keras.Input(shape=tuple(image_shape), name="images")
+    features = trunk(images)
+    dense_units = spec.get("dense_units") or 0
+    if dense_units:
+        features = layers.Dense(int(dense_units), name="hidden")(features)
+        features = networks.activation_layer(
+            spec.get("activation", "relu"), leaky_slope=spec.get("leaky_slope", 0.2), name="hidden_act"
+        )(features)
+    # float32 heads: under mixed precision the KL's exp(log σ²) must not overflow float16.
+    z_mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(features)
+    z_log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(features)
+    return keras.Model(images, [z_mean, z_log_var], name=name)
+
+
+def _check_output_activation(decoder_spec, reconstruction_loss, value_range):
+    activation = decoder_spec.get("output_activation", "sigmoid")
+    if activation not in _OUTPUT_RANGES:
+        raise ValueError(
+            f"The VAE decoder's output_activation must be one of {', '.join(_OUTPUT_RANGES)}, got {activation!r}."
+        )
+    produced = _OUTPUT_RANGES[activation]
+    if produced is not None and produced != value_range:
+        raise ValueError(
+            f"output_activation={activation!r} produces images in {produced}, but value_range is "
+            f"{value_range}. Use 'sigmoid' for (0, 1) and 'tanh' for (-1, 1)."
+        )
+    if reconstruction_loss == "bce" and (value_range != (0.0, 1.0) or activation != "sigmoid"):
+        raise ValueError(
+            "reconstruction_loss='bce' treats pixels as probabilities: it needs value_range=(0, 1) "
+            "and output_activation='sigmoid'. Use 'mse' or 'l1' for other ranges."
+        )
+
+
+@keras.saving.register_keras_serializable(package="gencompare")
+class VAE(base.GenerativeModel):
+    """Convolutional variational autoencoder with a Gaussian posterior and a standard-normal prior.
+
+    Training minimises `mean(reconstruction) + beta * mean(kl)` over the batch, where the
+    reconstruction loss is summed over pixels and channels and the closed-form KL divergence is summed
+    over latent dimensions (`beta = 1` with `"bce"` is the negative ELBO). A "per-pixel mean"
+    formulation with weight `b` corresponds to `beta = b / (H * W * C)`.
+
+    `call(x)` is deterministic: it decodes the posterior mean, so `predict`, saving and reloading give
+    repeatable outputs. `train_step` and `test_step` both evaluate the stochastic single-sample ELBO
+    estimate (z drawn with the model's seed generator), so `val_` metrics are comparable to the
+    training metrics; `test_step` runs batch-norm in inference mode.
+
+    Weight initialisation follows Keras' global seed (`keras.utils.set_random_seed`); `seed` drives
+    the sampling noise.
+
+    Example:
+
+    ```python
+    vae = VAE(
+        image_shape=(28, 28, 1), latent_dim=2,
+        encoder={"filters": [32, 64], "kernel_size": 3, "strides": 2, "dense_units": 16},
+        decoder={"base_shape": [7, 7, 64], "filters": [64, 32], "output_activation": "sigmoid"},
+        reconstruction_loss="bce",
+    )
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    vae.fit(train_dataset, epochs=30, validation_data=test_dataset)
+    images = vae.sample(16, seed=0)
+    ```
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent vector.
+        encoder: dict of keyword arguments for `networks.build_conv_trunk` (`filters`, `kernel_size`,
+            `strides`, `batch_norm`, `activation`, `leaky_slope`, `dropout`) plus `dense_units`, the
+            width of an optional hidden dense layer before the `z_mean`/`z_log_var` heads.
+        decoder: dict of keyword arguments for `networks.build_deconv_generator` (`base_shape`,
+            `filters`, `kernel_size`, `strides`, `batch_norm`, `output_activation`, ...).
+        reconstruction_loss: `"bce"`, `"mse"` or `"l1"`.
+        beta: weight of the KL term (non-negative).
+        value_range: `(0, 1)` or `(-1, 1)`, the range of the training images.
+        seed: integer seed of the sampling noise.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Raises:
+        ValueError: for unknown architecture keys or loss names, a negative `beta`, an output
+            activation that does not produce `value_range`, or a decoder that does not produce
+            `image_shape`.
+    """
+
+    PRESETS = base.PresetRegistry("VAE")
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        encoder,
+        decoder,
+        reconstruction_loss="bce",
+        beta=1.0,
+        value_range=(0, 1),
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(image_shape=image_shape, latent_dim=latent_dim, value_range=value_range, seed=seed, **kwargs)
+        self.encoder_spec = _check_spec(encoder, _ENCODER_KEYS, ("filters",), "encoder")
+        self.decoder_spec = _check_spec(decoder, _DECODER_KEYS, ("base_shape", "filters"), "decoder")
+        self.reconstruction_loss = vae_losses.check_reconstruction_loss(reconstruction_loss)
+        if not float(beta) >= 0.0:
+            raise ValueError(f"`beta` must be a non-negative number, got {beta}.")
+        self.beta = float(beta)
+        _check_output_activation(self.decoder_spec, self.reconstruction_loss, self.value_range)
+
+        self.encoder = build_encoder(self.image_shape, self.latent_dim, self.encoder_spec)
+        self.decoder = networks.build_deconv_generator(
+            self.latent_dim, self.image_shape, name="decoder", **self.decoder_spec
+        )
+        self.sampling = Sampling(name="sampling")
+        # A second generator for `sample(seed=None)`, so drawing pictures between epochs does not
+        # shift the training noise stream.
+        self.sample_seed_generator = keras.random.SeedGenerator(self.seed + 1, name="sample_seed_generator")
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        # Every weight exists now (functional sub-models), so saving and loading need no build step.
+        self.built = True
+
+    # -- Keras plumbing ------------------------------------------------------------------------
+
+    @property
+    def metrics(self):
+        # Listed here so that Keras resets them at the start of every epoch and of `evaluate`.
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def compile(self, optimizer="adam", loss=None, metrics=None, loss_weights=None, weighted_metrics=None, **kwargs):
+        """Configures the optimizer; other keyword arguments (e.g. `jit_compile`) go to Keras.
+
+        Raises:
+            ValueError: if a `loss` or metrics are given: the VAE computes its own loss terms (set
+                `reconstruction_loss` and `beta` in the constructor) and reports them as metrics.
+        """
+        for name, value in (("loss", loss), ("metrics", metrics), ("loss_weights", loss_weights),
+                            ("weighted_metrics", weighted_metrics)):
+            if value is not None:
+                raise ValueError(
+                    f"VAE.compile got `{name}`, but the VAE computes its own loss and metrics "
+                    f"(reconstruction_loss, kl_loss, loss). Choose the loss with "
+                    f"`VAE(reconstruction_loss=..., beta=...)`."
+                )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips re-compiling models whose `compile` is overridden; ours takes the saved config
+        # as is, so a loaded model resumes training with its optimizer state.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            encoder=self.encoder_spec,
+            decoder=self.decoder_spec,
+            reconstruction_loss=self.reconstruction_loss,
+            beta=self.beta,
+        )
+        return config
+
+    # -- forward passes ------------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        """Reconstructs `inputs` by decoding the posterior mean (deterministic)."""
+        base.check_image_tensor(inputs, self.image_shape, "VAE")
+        z_mean, _ = self.encoder(inputs, training=training)
+        return self.decoder(z_mean, training=training)
+
+    def loss_terms(self, x, training=False):
+        """Per-example loss terms of a single-sample ELBO estimate, `beta` not applied.
+
+        Args:
+            x: images in the model's value range, shape `(batch, *image_shape)`.
+            training: whether batch-norm and dropout run in training mode.
+
+        Returns:
+            A dict with float32 tensors of shape `(batch,)`: `"reconstruction"` (summed over
+            pixels and channels) and `"kl"` (summed over latent dimensions).
+        """
+        base.check_image_tensor(x, self.image_shape, "VAE.loss_terms")
+        z_mean, z_log_var = self.encoder(x, training=training)
+        z = self.sampling(z_mean, z_log_var, seed_generator=self.seed_generator)
+        reconstruction = self.decoder(z, training=training)
+        return {
+            "reconstruction": vae_losses.reconstruction_loss(self.reconstruction_loss, x, reconstruction),
+            "kl": vae_losses.kl_divergence(z_mean, z_log_var),
+        }
+
+    def _batch_losses(self, images, training):
+        """Batch means of the loss terms and the total loss `reconstruction + beta * kl`."""
+        terms = self.loss_terms(images, training=training)
+        reconstruction = ops.mean(terms["reconstruction"])
+        kl = ops.mean(terms["kl"])
+        return reconstruction, kl, reconstruction + self.beta * kl
+
+    def _update_trackers(self, reconstruction, kl, total):
+        self.total_loss_tracker.update_state(total)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def train_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        base.check_image_tensor(images, self.image_shape, "VAE.fit")
+        with tf.GradientTape() as tape:
+            reconstruction, kl, total = self._batch_losses(images, training=True)
+            scaled_loss = base.gradient_loss(self.optimizer, total)
+        base.apply_gradients(self.optimizer, tape, scaled_loss, self.trainable_variables)
+        return self._update_trackers(reconstruction, kl, total)
+
+    def test_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        base.check_image_tensor(images, self.image_shape, "VAE.evaluate")
+        return self._update_trackers(*self._batch_losses(images, training=False))
+
+    # -- user-facing helpers -------------------------------------------------------------------
+
+    def encode(self, x):
+        """Posterior parameters `(z_mean, z_log_var)` of images `x` (tensors, inference mode)."""
+        base.check_image_tensor(x, self.image_shape, "VAE.encode")
+        z_mean, z_log_var = self.encoder(x, training=False)
+        return z_mean, z_log_var
+
+    def decode(self, z):
+        """Decodes latent vectors `z` of shape `(batch, latent_dim)` to an image tensor."""
+        shape = tuple(z.shape)
+        if len(shape) != 2 or shape[1] != self.latent_dim:
+            raise ValueError(f"VAE.decode expects latents of shape (batch, {self.latent_dim}), got {shape}.")
+        return self.decoder(z, training=False)
+
+    def reconstruct(self, x, batch_size=_PREDICT_BATCH_SIZE):
+        """Deterministic reconstructions (posterior mean decoded) of images `x`, as a numpy array.
+
+        Raises:
+            ValueError: for images of the wrong shape, dtype or value range.
+        """
+        base.check_image_tensor(x, self.image_shape, "VAE.reconstruct")
+        base.check_image_values(x, self.value_range, "VAE.reconstruct")
+        return self._to_value_range(self.predict(x, batch_size=batch_size, verbose=0))
+
+    def sample(self, n, seed=None, batch_size=_PREDICT_BATCH_SIZE):
+        """Draws `n` images from the prior, as a float32 numpy array in `value_range`.
+
+        Args:
+            n: number of images.
+            seed: an int gives the fixed latents `self.latent_grid(n, seed)` (the same pictures on
+                every device); None draws fresh latents from the model's sampling seed generator.
+            batch_size: decoding batch size.
+        """
+        if seed is None:
+            latents = ops.convert_to_numpy(
+                keras.random.normal((int(n), self.latent_dim), seed=self.sample_seed_generator)
+            )
+        else:
+            latents = self.latent_grid(int(n), int(seed))
+        return self._to_value_range(self.decoder.predict(latents, batch_size=batch_size, verbose=0))
+
+    def _to_value_range(self, images):
+        low, high = self.value_range
+        return np.clip(np.asarray(images, dtype="float32"), low, high)
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets
+# ----------------------------------------------------------------------------------------------
+
+MNIST_SHAPE = (28, 28, 1)
+FACE_SHAPE = (64, 64, 3)
+
+
+def _training(learning_rate, batch_size, epochs, limit=None):
+    return {
+        "optimizer": "adam",
+        "learning_rate": learning_rate,
+        "beta_1": 0.9,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "limit": limit,
+    }
+
+
+def _face_architecture(filters, batch_norm, latent_dim):
+    """Four or five 3×3 stride-2 convs 64→4 (or 2) px, mirrored by stride-2 transposed convs."""
+    side = FACE_SHAPE[0] // 2 ** len(filters)
+    return {
+        "image_shape": FACE_SHAPE,
+        "latent_dim": latent_dim,
+        "encoder": {"filters": list(filters), "kernel_size": 3, "strides": 2, "batch_norm": batch_norm},
+        "decoder": {
+            "base_shape": [side, side, filters[-1]],
+            "filters": list(reversed(filters[:-1])),
+            "kernel_size": 3,
+            "strides": 2,
+            "batch_norm": batch_norm,
+            "output_strides": 2,
+            "output_activation": "sigmoid",
+        },
+        "value_range": (0, 1),
+    }
+
+
+_MNIST_CONV = {
+    "image_shape": MNIST_SHAPE,
+    "encoder": {"filters": [32, 64, 64], "kernel_size": 3, "strides": [2, 2, 1], "dense_units": 128},
+    "decoder": {
+        "base_shape": [7, 7, 64],
+        "filters": [64, 32],
+        "kernel_size": 3,
+        "strides": 2,
+        "output_activation": "sigmoid",
+    },
+    "value_range": (0, 1),
+}
+
+VAE.PRESETS.add(base.Preset(
+    name="mnist",
+    dataset="mnist",
+    source="seed: MNIST VAE report",
+    model={**_MNIST_CONV, "latent_dim": 16, "reconstruction_loss": "mse", "beta": 1.0},
+    training=_training(1e-4, 128, 30),
+    notes="Conv widths 32/64/64 (strides 2, 2, 1), hidden dense 128, latent 16 and beta 1 are our "
+          "choices: the report fixes only 3 convs + dense, 3 transposed convs, MSE + beta*KL.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="mnist_2d",
+    dataset="mnist",
+    source="keras.io-style latent manifold",
+    model={**_MNIST_CONV, "latent_dim": 2, "reconstruction_loss": "bce", "beta": 1.0},
+    training=_training(1e-3, 128, 30),
+    notes="The mnist preset's convs with a 2-D latent for the latent-manifold figure; BCE and "
+          "Adam 1e-3 as in the keras.io example.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="keras_io_mnist",
+    dataset="mnist",
+    source="keras.io example 'Variational AutoEncoder' (exact architecture)",
+    model={
+        "image_shape": MNIST_SHAPE,
+        "latent_dim": 2,
+        "encoder": {"filters": [32, 64], "kernel_size": 3, "strides": 2, "dense_units": 16},
+        "decoder": {
+            "base_shape": [7, 7, 64],
+            "filters": [64, 32],
+            "kernel_size": 3,
+            "strides": 2,
+            "output_activation": "sigmoid",
+        },
+        "reconstruction_loss": "bce",
+        "beta": 1.0,
+        "value_range": (0, 1),
+    },
+    training=_training(1e-3, 128, 30),
+    notes="Baseline for the benchmark comparison; Adam's default learning rate.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="cats",
+    dataset="cats",
+    source="seed: cat-faces VAE",
+    model={**_face_architecture([32, 64, 128, 256, 512], False, 32), "reconstruction_loss": "bce", "beta": 1.0},
+    training=_training(1e-3, 64, 50),
+    notes="The seed trained with batch 4; we use 64 for throughput (Adam 1e-3 is stable there). "
+          "Widths 32..512 and the mirrored decoder are our choice.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="celeba",
+    dataset="celeba",
+    source="seed: CelebA beta-VAE",
+    model={**_face_architecture([32, 64, 128, 256], True, 256), "reconstruction_loss": "bce", "beta": 0.1},
+    training=_training(5e-4, 64, 60, limit=30000),
+    notes="Trains on the first 30 000 images, as the seed did. Mirrored decoder is our choice.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="anime",
+    dataset="anime",
+    source="seed: anime-faces VAE",
+    model={**_face_architecture([32, 64, 128, 256], True, 128), "reconstruction_loss": "l1", "beta": 1.0},
+    training=_training(5e-4, 64, 50),
+    notes="The seed found L1 trained most consistently. Widths 32..256 with batch-norm, latent 128, "
+          "Adam 5e-4, batch 64 and 50 epochs are our choices for 64x64x3.",
+))
+VAE.PRESETS.add(base.Preset(
+    name="comics",
+    dataset="comics",
+    source="seed: comic-faces VAE",
+    model={**_face_architecture([32, 64, 128, 256], False, 128), "reconstruction_loss": "mse", "beta": 1.0},
+    training=_training(1e-3, 128, 40),
+    notes="No batch-norm and 40 epochs are our choices (the seed does not say).",
+))
