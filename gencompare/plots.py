@@ -31,6 +31,7 @@ import tempfile
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from scipy.special import ndtri
 
@@ -441,6 +442,7 @@ def _plot_panel(axes, name, keys, epochs, series):
                 color = line.get_color()
     axes.set_title(name)
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if name == ACCURACY_PANEL:
         axes.set_ylim(-0.02, 1.02)
     axes.grid(alpha=0.3)
@@ -718,6 +720,8 @@ def latent_scatter(latents, labels=None, title=None, path=None, dpi=DPI):
         axes.scatter(points[:, 0], points[:, 1], **style)
     else:
         _scatter_by_label(figure, axes, points, np.asarray(labels), style)
+    # Both axes are in the same latent units: equal scales keep the prior's circle round.
+    axes.set_aspect("equal", adjustable="datalim")
     axes.set_xlabel("z[0]")
     axes.set_ylabel("z[1]")
     axes.set_title(title or "latent space")
