@@ -1,0 +1,95 @@
+"""`to_dataset`: a uint8 image array becomes a shuffled, batched, scaled `tf.data.Dataset`.
+
+The array is never turned into a graph constant (`from_tensor_slices` would embed it and hit the
+2 GB protobuf limit, and copy it): the pipeline shuffles and batches *indices*, and each batch is
+gathered from the NumPy array in place. Conversion to float32 and scaling happen in the pipeline,
+so the array in memory stays uint8 (a quarter of the float32 size).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+
+
+def _validate_images(images):
+    if not isinstance(images, np.ndarray):
+        raise ValueError(f"to_dataset expects a NumPy uint8 array, got {type(images).__name__}.")
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"to_dataset expects uint8 images (0-255) as returned by load_images, got {images.dtype}; "
+            "it does the float conversion and scaling itself, so pass the raw uint8 array."
+        )
+    if images.ndim != 4:
+        hint = " (add a channel axis: images[..., None])" if images.ndim == 3 else ""
+        raise ValueError(f"to_dataset expects shape (N, H, W, C), got {images.shape}{hint}.")
+    if len(images) == 0:
+        raise ValueError("to_dataset got an empty image array.")
+
+
+def _validate_value_range(value_range):
+    try:
+        low, high = (float(bound) for bound in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}.") from None
+    if (low, high) not in VALUE_RANGES:
+        raise ValueError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}.")
+    return low
+
+
+def _validate_batching(count, batch_size, drop_remainder):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if drop_remainder and batch_size > count:
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {count} images and drop_remainder=True would "
+            "yield no batch at all: use a smaller batch_size or drop_remainder=False."
+        )
+
+
+def scale(batch, low):
+    """uint8 tensor → float32 in [0, 1] (`low` 0) or [-1, 1] (`low` -1), endpoints exact."""
+    batch = tf.cast(batch, tf.float32)
+    return batch / 255.0 if low == 0.0 else batch / 127.5 - 1.0
+
+
+def to_dataset(images, batch_size, *, value_range=(0, 1), shuffle=True, seed=0, drop_remainder=True):
+    """Builds the training input pipeline for a uint8 image array.
+
+    Args:
+        images: uint8 array of shape (N, H, W, C), e.g. from `load_images`.
+        batch_size: Images per batch.
+        value_range: (0, 1) or (-1, 1): the float32 range pixels are scaled to (0 and 255 map
+            exactly onto the endpoints).
+        shuffle: Reshuffle all N images every epoch (every new iterator).
+        seed: Seed of the shuffle: the same seed gives the same order, epoch by epoch.
+        drop_remainder: Drop the last partial batch (keeps batch shapes static, so XLA does not
+            recompile for a smaller last batch).
+
+    Returns:
+        A `tf.data.Dataset` of float32 batches of shape (batch_size, H, W, C), prefetched.
+
+    Raises:
+        ValueError: `images` is not a non-empty uint8 rank-4 array, `value_range` is not one of the
+            two allowed ranges, or `batch_size` is not a positive int (or exceeds N while
+            `drop_remainder=True`).
+    """
+    _validate_images(images)
+    low = _validate_value_range(value_range)
+    count = len(images)
+    _validate_batching(count, batch_size, drop_remainder)
+
+    def gather(indices):
+        return images[indices]
+
+    def load_batch(indices):
+        batch = tf.numpy_function(gather, [indices], tf.uint8, stateful=False)
+        batch.set_shape((batch_size if drop_remainder else None,) + images.shape[1:])
+        return scale(batch, low)
+
+    dataset = tf.data.Dataset.range(count)
+    if shuffle:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
