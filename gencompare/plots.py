@@ -99,7 +99,7 @@ def to_display(images, value_range):
             "value_range the range of the model's output activation?",
             found_low, found_high, low, high,
         )
-    if low < 0 and found_low >= 0 and values.size > 1:
+    if low < 0 and found_low >= 0:
         logger.warning(
             "value_range is (-1, 1) but no value is negative: are these sigmoid outputs in (0, 1)? "
             "They would be shown too bright."
@@ -551,7 +551,8 @@ def interpolation_images(decode, z_start, z_end, steps=8, method="linear"):
     """Decodes the interpolation between latent pairs.
 
     Args:
-        decode: function `decode(z: np.ndarray (count, latent_dim)) -> images (count, height, width[, channels])`.
+        decode: function from latents `(count, latent_dim)` (numpy) to images
+            `(count, height, width[, channels])` (numpy).
         z_start: latent `(latent_dim,)` or batch of latents `(pairs, latent_dim)`.
         z_end: same shape as `z_start`.
         steps: images per pair, endpoints included (at least 2).

@@ -215,7 +215,9 @@ def test_manifold_points_read_left_to_right_top_to_bottom():
     np.testing.assert_array_equal(points[-1], [1, -1])
 
 
-@pytest.mark.parametrize("kwargs", [{"grid_size": 1}, {"prior": "laplace"}, {"prior": "uniform", "extent": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"grid_size": 1}, {"prior": "laplace"}, {"prior": "uniform", "extent": 0}]
+)
 def test_manifold_axis_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         plots.manifold_axis(**{"grid_size": 4, **kwargs})
@@ -239,7 +241,9 @@ def gan_history(seed):
 # from the size formula in the function's docstring at DPI.
 FIGURES = {
     "sample_grid": (
-        lambda seed, path: plots.sample_grid(random_images(6, seed=seed), columns=3, title="t", path=path, dpi=DPI),
+        lambda seed, path: plots.sample_grid(
+            random_images(6, seed=seed), columns=3, title="t", path=path, dpi=DPI
+        ),
         ((2 * 1.0 + 0.5) * DPI, max(3 * 1.0, 3.0) * DPI),
     ),
     "side_by_side": (
@@ -272,7 +276,9 @@ FIGURES = {
         ((2 + 0.5) * DPI, 4 * DPI),
     ),
     "latent_manifold": (
-        lambda seed, path: plots.latent_manifold(sigmoid_decoder(2, seed=seed), grid_size=4, path=path, dpi=DPI),
+        lambda seed, path: plots.latent_manifold(
+            sigmoid_decoder(2, seed=seed), grid_size=4, path=path, dpi=DPI
+        ),
         (8 * DPI, 8 * DPI),
     ),
     "latent_scatter": (
