@@ -105,6 +105,7 @@ def build_deconv_generator(
     activation="relu",
     leaky_slope=0.2,
     dense_batch_norm=None,
+    dense_activation=None,
     output_layer="conv_transpose",
     output_kernel_size=3,
     output_strides=1,
@@ -128,6 +129,8 @@ def build_deconv_generator(
         activation: hidden activation, one of `ACTIVATIONS`.
         leaky_slope: negative slope when `activation="leaky_relu"`.
         dense_batch_norm: batch-norm after the dense projection; defaults to `batch_norm`.
+        dense_activation: activation after the dense projection; defaults to `activation`.
+            `"linear"` leaves the projection unactivated (keras.io's 64×64 DCGAN generator).
         output_layer: `"conv_transpose"` or `"conv"` for the layer producing the image channels.
         output_kernel_size: kernel size of the output layer.
         output_strides: stride of the output layer (`"conv_transpose"` only).
@@ -148,6 +151,7 @@ def build_deconv_generator(
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
     dense_batch_norm = batch_norm if dense_batch_norm is None else dense_batch_norm
+    dense_activation = activation if dense_activation is None else dense_activation
     base_shape = tuple(base_shape)
     output_shape = tuple(output_shape)
 
@@ -156,7 +160,7 @@ def build_deconv_generator(
     x = layers.Dense(units, use_bias=not dense_batch_norm, name="project")(inputs)
     if dense_batch_norm:
         x = layers.BatchNormalization(name="project_bn")(x)
-    x = activation_layer(activation, leaky_slope=leaky_slope, name="project_act")(x)
+    x = activation_layer(dense_activation, leaky_slope=leaky_slope, name="project_act")(x)
     x = layers.Reshape(base_shape, name="reshape")(x)
     for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
         x = layers.Conv2DTranspose(
