@@ -5,8 +5,9 @@
 """
 
 from gencompare.data.errors import DatasetUnavailable
-from gencompare.data.loading import load_images, load_labels
+from gencompare.data.loading import dataset_info, download, load_images, load_labels
 from gencompare.data.pipeline import to_dataset
 from gencompare.data.registry import DATASETS
 
-__all__ = ["DATASETS", "DatasetUnavailable", "load_images", "load_labels", "to_dataset"]
+__all__ = ["DATASETS", "DatasetUnavailable", "dataset_info", "download", "load_images", "load_labels",
+           "to_dataset"]
