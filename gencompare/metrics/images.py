@@ -1,6 +1,7 @@
-"""The one conversion every metric applies first: images to float32 in [0, 1]."""
+"""Image arrays for metrics: the conversion every metric applies first, and batched inference."""
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from gencompare.models.base import check_image_values, normalize_value_range
 
@@ -45,3 +46,32 @@ def to_unit_range(images, value_range=None, *, name="images"):
     low, high = normalize_value_range(value_range)
     check_image_values(array, (low, high), where=f"`{name}`")
     return np.clip((array.astype(np.float32) - low) / (high - low), 0.0, 1.0)
+
+
+def run_in_batches(function, images, *, batch_size=100, progress=True, description="batches"):
+    """Applies `function` (a batch → numpy array) to `images` in batches and concatenates the results.
+
+    Keeps memory bounded by the batch whatever the set size (10 000 images through InceptionV3 at
+    299×299 would not fit at once), and shows a tqdm progress bar on long work.
+
+    Args:
+        function: maps an array of up to `batch_size` images to an array with one row per image.
+        images: array of images (already converted, e.g. by `to_unit_range`).
+        batch_size: images per call.
+        progress: show a progress bar.
+        description: label of the progress bar.
+
+    Returns:
+        The concatenated numpy array.
+
+    Raises:
+        ValueError: if `batch_size` is not a positive integer.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    starts = range(0, len(images), batch_size)
+    outputs = [
+        np.asarray(function(images[start:start + batch_size]))
+        for start in tqdm(starts, disable=not progress, desc=description, leave=False)
+    ]
+    return np.concatenate(outputs)
