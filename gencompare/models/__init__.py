@@ -1,2 +1,3 @@
 """Subclassed Keras generative models (VAE, GAN) and the pieces they share."""
 from gencompare.models.vae import VAE
+from gencompare.models.gan import GAN

@@ -1,0 +1,86 @@
+"""Exponential moving average (EMA) of a network's weights, kept in a second copy of the network.
+
+GAN generators oscillate from step to step; the average of their recent weights draws visibly cleaner
+and more stable samples (Yazıcı et al., 2019; Karras et al., 2018). After every training step:
+
+    average ← d · average + (1 − d) · weights          (trainable weights)
+    average ← weights                                  (non-trainable weights: BatchNorm statistics)
+
+Non-trainable weights are copied rather than averaged: BatchNorm's moving statistics are already
+averages, and copying keeps them those of the network that is being trained.
+
+With `warmup=True` the decay at update `t` (counting from 0) is `min(d, (1 + t) / (10 + t))`, the
+schedule of `tf.train.ExponentialMovingAverage(num_updates=...)`: a decay of 0.999 would otherwise
+keep the random initial weights in the average for thousands of steps, and short runs (a few MNIST
+epochs) would sample from an untrained network.
+"""
+
+from keras import ops
+
+
+def check_decay(decay):
+    """Checks that `decay` is a float in [0, 1).
+
+    Raises:
+        ValueError: otherwise (a decay of 1 would never move the average).
+    """
+    if not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+        raise ValueError(f"`ema_decay` must be a number in [0, 1) (e.g. 0.999) or None, got {decay!r}.")
+    return float(decay)
+
+
+def effective_decay(decay, update_index, warmup=True):
+    """The decay used for update number `update_index` (0 for the first update).
+
+    Works on Python numbers and on tensors (inside a compiled train step).
+    """
+    if not warmup:
+        return decay
+    step = ops.cast(update_index, "float32")
+    return ops.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def check_same_architecture(average, network):
+    """Checks that two networks have weights of the same shapes, in the same order.
+
+    Raises:
+        ValueError: if they differ, naming the first mismatch.
+    """
+    average_weights, weights = average.weights, network.weights
+    if len(average_weights) != len(weights):
+        raise ValueError(
+            f"EMA copy {average.name!r} has {len(average_weights)} weights but {network.name!r} has "
+            f"{len(weights)}: they must be built from the same architecture."
+        )
+    for average_weight, weight in zip(average_weights, weights):
+        if tuple(average_weight.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"EMA copy weight {average_weight.path} has shape {tuple(average_weight.shape)} but "
+                f"{weight.path} has {tuple(weight.shape)}: the architectures differ."
+            )
+
+
+def copy_weights(average, network):
+    """Sets every weight of `average` to the matching weight of `network` (restarts the average)."""
+    for average_weight, weight in zip(average.weights, network.weights):
+        average_weight.assign(weight)
+
+
+def update_average(average, network, decay):
+    """One EMA update of `average`'s weights towards `network`'s (see the module docstring).
+
+    Weights are paired by position, and whether one is averaged or copied follows the *network's*
+    weight: the EMA copy itself is usually frozen (`trainable = False`), which marks all its weights
+    non-trainable.
+
+    Args:
+        average: the EMA copy (a network with the same architecture as `network`).
+        network: the network being trained.
+        decay: the decay for this update (a float or a scalar tensor, e.g. from `effective_decay`).
+    """
+    for average_weight, weight in zip(average.weights, network.weights):
+        if weight.trainable:
+            rate = ops.cast(decay, average_weight.dtype)
+            average_weight.assign(rate * average_weight + (1.0 - rate) * ops.cast(weight, average_weight.dtype))
+        else:
+            average_weight.assign(weight)

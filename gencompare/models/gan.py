@@ -1,0 +1,731 @@
+"""A GAN with a custom two-phase `train_step`, an EMA generator, presets, and VAE-initialised generators.
+
+    gan = GAN.from_preset("mnist")
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(1e-4),
+        g_optimizer=keras.optimizers.Adam(1e-4),
+        loss="bce",
+    )
+    gan.fit(to_dataset(images, 128, value_range=(-1, 1)), epochs=50)
+    images = gan.sample(64, seed=0)          # drawn by the EMA generator, in gan.value_range
+
+Each `train_step` has two phases. Phase 1 (`d_steps` times): the discriminator sees a real batch and a
+fresh fake batch in **separate** passes, and only its variables are updated. Phase 2: the generator
+is updated through the (fixed) discriminator, and only its variables change. Then the EMA copy of the
+generator moves towards the generator. A network that is not being trained in a phase still runs in
+training mode (batch statistics, dropout), but its BatchNorm moving statistics are left untouched, so
+a phase changes no weight of the other network.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from gencompare.models import base, ema, gan_losses, networks
+
+# The generator's output activation for each value range: images come out in the data's range.
+OUTPUT_ACTIVATIONS = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
+# Keyword arguments of `compile` that make no sense for a model with two optimizers and its own loss.
+UNSUPPORTED_COMPILE_ARGUMENTS = ("optimizer", "metrics", "weighted_metrics", "loss_weights")
+SAMPLE_BATCH_SIZE = 256
+
+
+# ----------------------------------------------------------------------------------------------
+# Architectures from plain dicts
+# ----------------------------------------------------------------------------------------------
+
+def _builder_arguments(builder, reserved):
+    """Keyword arguments a spec dict may give `builder` (everything but the `reserved` ones)."""
+    return [name for name in inspect.signature(builder).parameters if name not in reserved]
+
+
+GENERATOR_ARGUMENTS = _builder_arguments(
+    networks.build_deconv_generator, ("latent_dim", "output_shape", "name")
+)
+DISCRIMINATOR_ARGUMENTS = _builder_arguments(networks.build_conv_trunk, ("input_shape", "name")) + [
+    "head_dropout"
+]
+
+
+def _check_spec(spec, allowed, what):
+    """Returns `spec` as a dict, checking that it only names arguments in `allowed`."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"`{what}` must be a dict of builder arguments, got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown `{what}` arguments {unknown}; allowed: {', '.join(allowed)}.")
+    return dict(spec)
+
+
+def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", **trunk_arguments):
+    """Builds `conv trunk → [Dropout] → Dense(1)`: images to one float32 **logit** per image.
+
+    Args:
+        image_shape: `(height, width, channels)`.
+        head_dropout: dropout rate between the flat features and the logit (keras.io's DCGAN uses 0.2).
+        name: name of the returned model.
+        **trunk_arguments: arguments of `networks.build_conv_trunk` (`filters`, `kernel_size`, ...).
+
+    Returns:
+        A functional `keras.Model` mapping `(batch, *image_shape)` to `(batch, 1)` float32 logits.
+    """
+    if not 0.0 <= head_dropout < 1.0:
+        raise ValueError(f"`head_dropout` must be in [0, 1), got {head_dropout}.")
+    trunk = networks.build_conv_trunk(image_shape, name=f"{name}_trunk", **trunk_arguments)
+    images = keras.Input(shape=tuple(image_shape), name="images")
+    features = trunk(images)
+    if head_dropout:
+        features = layers.Dropout(head_dropout, name="head_dropout")(features)
+    # float32 even under mixed precision: the losses and the gradient penalty need the precision.
+    logits = layers.Dense(1, dtype="float32", name="logit")(features)
+    return keras.Model(images, logits, name=name)
+
+
+def _stride_two_layers(image_shape, smallest, most):
+    """How many times height and width can be halved exactly while staying at least `smallest`."""
+    height, width = image_shape[:2]
+    count = 0
+    while count < most and height % 2 == 0 and width % 2 == 0 and min(height, width) // 2 >= smallest:
+        height, width, count = height // 2, width // 2, count + 1
+    return count
+
+
+def default_generator_spec(image_shape, value_range=(-1, 1)):
+    """A DCGAN-style generator for `image_shape`: dense projection, stride-2 transposed convs, BN, ReLU.
+
+    Starts from the smallest exact base size (at least 4 pixels, at most 3 doublings: 7×7 for MNIST,
+    8×8 for 64×64) with 64·2^doublings channels (at most 256), halving the channels at each doubling.
+    """
+    doublings = _stride_two_layers(image_shape, smallest=4, most=3)
+    height, width = image_shape[0] >> doublings, image_shape[1] >> doublings
+    base_channels = min(256, 64 * 2**doublings)
+    return {
+        "base_shape": [height, width, base_channels],
+        "filters": [max(32, base_channels >> (index + 1)) for index in range(doublings)],
+        "kernel_size": 4,
+        "strides": 2,
+        "batch_norm": True,
+        "activation": "relu",
+        "output_layer": "conv",
+        "output_kernel_size": 3,
+        "output_activation": OUTPUT_ACTIVATIONS[base.normalize_value_range(value_range)],
+    }
+
+
+def default_discriminator_spec(image_shape):
+    """A DCGAN-style discriminator for `image_shape`: stride-2 4×4 convs (64, 128, 256 channels) with
+    LeakyReLU 0.2 down to about 8 pixels, dropout 0.3, no BatchNorm."""
+    layer_count = max(1, _stride_two_layers(image_shape, smallest=4, most=4) - 1)
+    return {
+        "filters": [min(256, 64 * 2**index) for index in range(layer_count)],
+        "kernel_size": 4,
+        "strides": 2,
+        "activation": "leaky_relu",
+        "leaky_slope": 0.2,
+        "dropout": 0.3,
+    }
+
+
+def _call_keeping_state(network, inputs):
+    """Runs `network` in training mode (batch statistics, dropout) without changing its weights.
+
+    BatchNorm in training mode also moves its moving statistics; the other phase's network must not
+    change, so those are restored afterwards. Inside a `tf.function` the reads and writes of a
+    variable run in program order, so the snapshot is taken before the layer's update.
+    """
+    state = network.non_trainable_weights
+    snapshot = [ops.copy(weight.value) for weight in state]
+    outputs = network(inputs, training=True)
+    for weight, value in zip(state, snapshot):
+        weight.assign(value)
+    return outputs
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="gencompare")
+class GAN(base.GenerativeModel):
+    """A generative adversarial network with a discriminator on logits and an EMA generator.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        latent_dim: size of the latent vector; the latent prior is N(0, I).
+        generator: dict of `networks.build_deconv_generator` arguments (without `latent_dim`,
+            `output_shape`, `name`). `output_activation` defaults to the one matching
+            `value_range` (tanh for (-1, 1), sigmoid for (0, 1)). None: `default_generator_spec`.
+        discriminator: dict of `networks.build_conv_trunk` arguments (without `input_shape`, `name`)
+            plus `head_dropout`. None: `default_discriminator_spec`.
+        value_range: `(-1, 1)` (default, the DCGAN convention) or `(0, 1)`.
+        seed: seed of the model's `SeedGenerator`, the source of every latent, interpolation weight
+            and instance-noise draw in training.
+        ema_decay: decay of the exponential moving average of the generator's weights (e.g. 0.999),
+            or None for no EMA copy.
+        ema_warmup: use the decay `min(ema_decay, (1 + t) / (10 + t))` at update `t` (see
+            `gencompare.models.ema`), so that short runs do not average in the random initial weights.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Raises:
+        ValueError: for unknown architecture arguments, a generator output activation that does not
+            match `value_range`, or an `ema_decay` outside [0, 1).
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim,
+        generator=None,
+        discriminator=None,
+        value_range=(-1, 1),
+        seed=0,
+        ema_decay=0.999,
+        ema_warmup=True,
+        **kwargs,
+    ):
+        super().__init__(image_shape, latent_dim, value_range=value_range, seed=seed, **kwargs)
+        self.generator_spec = self._generator_spec(generator)
+        self.discriminator_spec = _check_spec(
+            default_discriminator_spec(self.image_shape) if discriminator is None else discriminator,
+            DISCRIMINATOR_ARGUMENTS,
+            "discriminator",
+        )
+        self.generator = self._build_generator("generator")
+        self.discriminator = build_discriminator(
+            self.image_shape, name="discriminator", **self.discriminator_spec
+        )
+        self.ema_decay = None if ema_decay is None else ema.check_decay(ema_decay)
+        self.ema_warmup = bool(ema_warmup)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = self._build_generator("ema_generator")
+            # Averaged, never trained: keep its weights out of `trainable_variables`.
+            self.ema_generator.trainable = False
+            ema.check_same_architecture(self.ema_generator, self.generator)
+            ema.copy_weights(self.ema_generator, self.generator)
+        self.ema_updates = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            dtype="int64",
+            trainable=False,
+            name="ema_updates",
+            aggregation="only_first_replica",
+        )
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_accuracy_tracker = keras.metrics.Mean(name="d_real_accuracy")
+        self.d_fake_accuracy_tracker = keras.metrics.Mean(name="d_fake_accuracy")
+        self.gradient_penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
+        self.adversarial_loss = None
+        self.sample_seed_generator = keras.random.SeedGenerator(self.seed + 1, name="sample_seed_generator")
+        # Both networks are built functional models: nothing is left to build on the first batch.
+        self.built = True
+
+    def _generator_spec(self, generator):
+        spec = _check_spec(
+            default_generator_spec(self.image_shape, self.value_range) if generator is None else generator,
+            GENERATOR_ARGUMENTS,
+            "generator",
+        )
+        expected = OUTPUT_ACTIVATIONS[self.value_range]
+        activation = spec.setdefault("output_activation", expected)
+        if activation != expected:
+            raise ValueError(
+                f"A GAN with value_range={self.value_range} needs a generator with "
+                f"output_activation={expected!r} (got {activation!r}) so that its images lie in the "
+                f"data's range. Change `output_activation` or `value_range`."
+            )
+        return spec
+
+    def _build_generator(self, name):
+        return networks.build_deconv_generator(
+            self.latent_dim, self.image_shape, name=name, **self.generator_spec
+        )
+
+    # -- compile -------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        d_optimizer="adam",
+        g_optimizer="adam",
+        loss="bce",
+        *,
+        gp_weight=10.0,
+        d_steps=1,
+        label_smoothing=0.0,
+        instance_noise=0.0,
+        **kwargs,
+    ):
+        """Configures training: one optimizer per network, the adversarial loss and its options.
+
+        Args:
+            d_optimizer: optimizer (instance, name or config) of the discriminator.
+            g_optimizer: optimizer of the generator; must be a different instance.
+            loss: `"bce"` (non-saturating), `"hinge"` or `"wgan-gp"` (see `gan_losses`).
+            gp_weight: weight of the gradient penalty (`"wgan-gp"` only; 10 in Gulrajani et al.).
+            d_steps: discriminator updates per generator update (5 is usual for WGAN-GP). Each one
+                uses the step's real batch with fresh fakes.
+            label_smoothing: one-sided label smoothing of the real targets (`"bce"` only).
+            instance_noise: standard deviation of Gaussian noise added to every image the
+                discriminator sees, real or fake (Sønderby et al., 2016); 0 disables it.
+            **kwargs: passed to `keras.Model.compile`: `jit_compile` ("auto" by default, which turns
+                XLA off on CPU-only machines), `steps_per_execution`, `run_eagerly`.
+
+        Raises:
+            ValueError: for an unknown loss, option values out of range, options that do not apply
+                to the loss, one optimizer instance shared by both networks, or Keras arguments a
+                GAN cannot use (`optimizer`, `metrics`, ...).
+        """
+        unsupported = sorted(set(kwargs) & set(UNSUPPORTED_COMPILE_ARGUMENTS))
+        if unsupported:
+            raise ValueError(
+                f"GAN.compile does not take {unsupported}: pass `d_optimizer` and `g_optimizer`; the "
+                f"metrics (d_loss, g_loss, d_real_accuracy, d_fake_accuracy) are built in."
+            )
+        adversarial_loss = gan_losses.get_losses(loss)
+        self._check_compile_options(adversarial_loss, gp_weight, d_steps, label_smoothing, instance_noise)
+        d_optimizer = keras.optimizers.get(d_optimizer)
+        g_optimizer = keras.optimizers.get(g_optimizer)
+        if d_optimizer is g_optimizer:
+            raise ValueError(
+                "`d_optimizer` and `g_optimizer` are the same object; an optimizer keeps per-variable "
+                "state, so give each network its own, e.g. two `keras.optimizers.Adam(...)`."
+            )
+        # Keras wraps only `self.optimizer` for float16 policies; a GAN has two optimizers.
+        self.d_optimizer = base.with_loss_scaling(d_optimizer)
+        self.g_optimizer = base.with_loss_scaling(g_optimizer)
+        self.adversarial_loss = adversarial_loss
+        self.gp_weight = float(gp_weight)
+        self.d_steps = int(d_steps)
+        self.label_smoothing = float(label_smoothing)
+        self.instance_noise = float(instance_noise)
+        self._keras_compile_arguments = dict(kwargs)
+        # optimizer=None: Keras would otherwise create an unused RMSprop and build it on all variables.
+        super().compile(optimizer=None, **kwargs)
+
+    @staticmethod
+    def _check_compile_options(adversarial_loss, gp_weight, d_steps, label_smoothing, instance_noise):
+        if not isinstance(d_steps, int) or d_steps < 1:
+            raise ValueError(f"`d_steps` must be a positive integer, got {d_steps!r}.")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing}.")
+        if label_smoothing and not adversarial_loss.supports_label_smoothing:
+            raise ValueError(
+                f"`label_smoothing` applies to the 'bce' loss only, not {adversarial_loss.name!r}."
+            )
+        if instance_noise < 0.0:
+            raise ValueError(f"`instance_noise` must be >= 0, got {instance_noise}.")
+        if gp_weight < 0.0:
+            raise ValueError(f"`gp_weight` must be >= 0, got {gp_weight}.")
+
+    def get_compile_config(self):
+        """Both optimizers, the loss and its options, and the Keras compile arguments (for `.keras`)."""
+        if not self.compiled:
+            return {}
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "loss": self.adversarial_loss.name,
+            "gp_weight": self.gp_weight,
+            "d_steps": self.d_steps,
+            "label_smoothing": self.label_smoothing,
+            "instance_noise": self.instance_noise,
+            **self._keras_compile_arguments,
+        }
+
+    def compile_from_config(self, config):
+        """Compiles from `get_compile_config()` and builds both optimizers so their state can load."""
+        config = dict(config)
+        for key in ("d_optimizer", "g_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # -- training ------------------------------------------------------------------------------
+
+    @property
+    def metrics(self):
+        """The trackers Keras resets at each epoch (`gradient_penalty` only for `"wgan-gp"`)."""
+        trackers = [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_accuracy_tracker,
+            self.d_fake_accuracy_tracker,
+        ]
+        if self.adversarial_loss is not None and self.adversarial_loss.gradient_penalty:
+            trackers.append(self.gradient_penalty_tracker)
+        return trackers
+
+    def call(self, latents, training=False):
+        """Images drawn by the (raw, trained) generator from `latents` of shape `(batch, latent_dim)`."""
+        return self.generator(latents, training=training)
+
+    def _latents(self, count):
+        return keras.random.normal((count, self.latent_dim), seed=self.seed_generator)
+
+    def _discriminator_input(self, images):
+        """Adds instance noise (if configured) to what the discriminator sees."""
+        if not self.instance_noise:
+            return images
+        noise = keras.random.normal(ops.shape(images), stddev=self.instance_noise, seed=self.seed_generator)
+        return images + ops.cast(noise, images.dtype)
+
+    def _images(self, data, where):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        base.check_image_tensor(images, self.image_shape, where)
+        return images
+
+    def _discriminator_losses(self, images, fakes, training):
+        """Discriminator loss, penalty (or None) and logits on a real and a fake batch."""
+        real_logits = self.discriminator(self._discriminator_input(images), training=training)
+        fake_logits = self.discriminator(self._discriminator_input(fakes), training=training)
+        d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits, self.label_smoothing)
+        penalty = None
+        if self.adversarial_loss.gradient_penalty:
+            alpha = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator)
+            penalty = gan_losses.gradient_penalty(
+                lambda x: self.discriminator(x, training=training), images, fakes, alpha
+            )
+        return d_loss, penalty, real_logits, fake_logits
+
+    def _track_discriminator(self, d_loss, penalty, real_logits, fake_logits):
+        self.d_loss_tracker.update_state(d_loss)
+        self.d_real_accuracy_tracker.update_state(gan_losses.logit_accuracy(real_logits, is_real=True))
+        self.d_fake_accuracy_tracker.update_state(gan_losses.logit_accuracy(fake_logits, is_real=False))
+        if penalty is not None:
+            self.gradient_penalty_tracker.update_state(penalty)
+
+    def discriminator_step(self, images):
+        """One discriminator update on a real batch and a fresh fake batch (phase 1 of `train_step`).
+
+        Only the discriminator's variables change. `d_loss` is the adversarial term; for WGAN-GP the
+        optimised objective is `d_loss + gp_weight · gradient_penalty`.
+        """
+        self._check_compiled()
+        fakes = _call_keeping_state(self.generator, self._latents(ops.shape(images)[0]))
+        with tf.GradientTape() as tape:
+            d_loss, penalty, real_logits, fake_logits = self._discriminator_losses(
+                images, fakes, training=True
+            )
+            objective = d_loss if penalty is None else d_loss + self.gp_weight * penalty
+            scaled = base.gradient_loss(self.d_optimizer, objective)
+        base.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
+        self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
+
+    def generator_step(self, batch_size):
+        """One generator update on `batch_size` fresh latents (phase 2 of `train_step`).
+
+        Only the generator's variables change: the discriminator runs in training mode, as in phase 1,
+        but its BatchNorm statistics are restored.
+        """
+        self._check_compiled()
+        latents = self._latents(batch_size)
+        with tf.GradientTape() as tape:
+            fakes = self.generator(latents, training=True)
+            fake_logits = _call_keeping_state(self.discriminator, self._discriminator_input(fakes))
+            g_loss = self.adversarial_loss.generator(fake_logits)
+            scaled = base.gradient_loss(self.g_optimizer, g_loss)
+        base.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
+        self.g_loss_tracker.update_state(g_loss)
+
+    def update_ema(self):
+        """Moves the EMA generator one step towards the generator (no-op without EMA)."""
+        if self.ema_generator is None:
+            return
+        decay = ema.effective_decay(self.ema_decay, self.ema_updates, self.ema_warmup)
+        ema.update_average(self.ema_generator, self.generator, decay)
+        self.ema_updates.assign_add(1)
+
+    def reset_ema(self):
+        """Restarts the EMA from the generator's current weights (e.g. after loading new weights)."""
+        if self.ema_generator is not None:
+            ema.copy_weights(self.ema_generator, self.generator)
+            self.ema_updates.assign(0)
+
+    def train_step(self, data):
+        images = self._images(data, "GAN.fit")
+        for _ in range(self.d_steps):
+            self.discriminator_step(images)
+        self.generator_step(ops.shape(images)[0])
+        self.update_ema()
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def test_step(self, data):
+        """The discriminator's loss and accuracy on held-out real images and fresh fakes."""
+        images = self._images(data, "GAN.evaluate")
+        fakes = self.generator(self._latents(ops.shape(images)[0]), training=False)
+        d_loss, penalty, real_logits, fake_logits = self._discriminator_losses(
+            images, fakes, training=False
+        )
+        self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
+        self.g_loss_tracker.update_state(self.adversarial_loss.generator(fake_logits))
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def _check_compiled(self):
+        if self.adversarial_loss is None:
+            raise ValueError(
+                "Call `gan.compile(d_optimizer=..., g_optimizer=..., loss=...)` before training."
+            )
+
+    # -- sampling ------------------------------------------------------------------------------
+
+    def _sampling_network(self, use_ema):
+        if use_ema is None:
+            use_ema = self.ema_generator is not None
+        if use_ema and self.ema_generator is None:
+            raise ValueError("This GAN has no EMA generator (ema_decay=None); pass use_ema=False.")
+        return self.ema_generator if use_ema else self.generator
+
+    def generate(self, latents, use_ema=None, batch_size=SAMPLE_BATCH_SIZE):
+        """Images (numpy, float32, in `value_range`) drawn from given latents, in inference mode.
+
+        Args:
+            latents: array of shape `(count, latent_dim)`.
+            use_ema: draw with the EMA generator (default when there is one) or the raw generator.
+            batch_size: latents per forward pass.
+        """
+        latents = np.asarray(latents, dtype="float32")
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"`latents` must have shape (count, {self.latent_dim}), got {latents.shape}."
+            )
+        network = self._sampling_network(use_ema)
+        batches = [
+            np.asarray(network(latents[start : start + batch_size], training=False))
+            for start in range(0, len(latents), batch_size)
+        ]
+        low, high = self.value_range
+        # tanh/sigmoid outputs are in range; the clip only removes float rounding at the ends.
+        return np.clip(np.concatenate(batches), low, high).astype("float32")
+
+    def sample(self, count, seed=None, use_ema=None):
+        """Draws `count` images from the N(0, I) latent prior.
+
+        Args:
+            count: number of images.
+            seed: an int gives the fixed latents `self.latent_grid(count, seed)` (the same pictures on
+                every device); None draws fresh latents from the model's sampling seed generator,
+                which is separate from the training one, so sampling between epochs does not change
+                the training noise.
+            use_ema: see `generate`.
+
+        Returns:
+            A float32 numpy array `(count, *image_shape)` in `value_range`.
+        """
+        if seed is None:
+            latents = ops.convert_to_numpy(
+                keras.random.normal((int(count), self.latent_dim), seed=self.sample_seed_generator)
+            )
+        else:
+            latents = self.latent_grid(int(count), int(seed))
+        return self.generate(latents, use_ema)
+
+    # -- construction from other models ---------------------------------------------------------
+
+    @classmethod
+    def from_vae(cls, vae, discriminator=None, **overrides):
+        """A GAN whose generator is a copy of `vae`'s decoder: same architecture, same weights.
+
+        The decoder's sigmoid output (images in [0, 1]) becomes a tanh output for the default value
+        range (-1, 1). Since `2·sigmoid(a) − 1 = tanh(a / 2)`, halving the last layer's kernel and bias
+        makes the generator draw exactly the decoder's images, mapped to [-1, 1]. The latent prior
+        stays the VAE's N(0, I). The EMA generator starts from the copied weights.
+
+        Args:
+            vae: a `gencompare.models.VAE` (needs `decoder`, `decoder_spec`, `image_shape`,
+                `latent_dim`).
+            discriminator: discriminator spec; None gives `default_discriminator_spec`.
+            **overrides: other constructor arguments (`value_range`, `seed`, `ema_decay`, ...).
+
+        Raises:
+            ValueError: if `overrides` tries to set the generator, image shape or latent size, or the
+                decoder does not end in a sigmoid.
+        """
+        fixed = sorted({"generator", "image_shape", "latent_dim"} & set(overrides))
+        if fixed:
+            raise ValueError(f"GAN.from_vae takes {fixed} from the VAE; do not pass them.")
+        spec = dict(vae.decoder_spec)
+        if spec.get("output_activation", "sigmoid") != "sigmoid":
+            raise ValueError(
+                f"GAN.from_vae expects a decoder with a sigmoid output (images in [0, 1]), got "
+                f"{spec['output_activation']!r}."
+            )
+        value_range = base.normalize_value_range(overrides.pop("value_range", (-1, 1)))
+        spec["output_activation"] = OUTPUT_ACTIVATIONS[value_range]
+        gan = cls(
+            image_shape=vae.image_shape,
+            latent_dim=vae.latent_dim,
+            generator=spec,
+            discriminator=discriminator,
+            value_range=value_range,
+            **overrides,
+        )
+        ema.check_same_architecture(gan.generator, vae.decoder)
+        ema.copy_weights(gan.generator, vae.decoder)
+        if value_range == (-1.0, 1.0):
+            output_layer = gan.generator.get_layer("to_image")
+            for weight in output_layer.weights:
+                weight.assign(weight * 0.5)
+        gan.reset_ema()
+        return gan
+
+    # -- serialization -------------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            generator=self.generator_spec,
+            discriminator=self.discriminator_spec,
+            ema_decay=self.ema_decay,
+            ema_warmup=self.ema_warmup,
+        )
+        return config
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets
+# ----------------------------------------------------------------------------------------------
+
+PRESETS = base.PresetRegistry("GAN")
+GAN.PRESETS = PRESETS
+
+MNIST_SHAPE = (28, 28, 1)
+FACE_SHAPE = (64, 64, 3)
+
+
+def _training(learning_rate, beta_1, batch_size, epochs, loss="bce"):
+    return {
+        "optimizer": "adam",
+        "learning_rate": learning_rate,
+        "beta_1": beta_1,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "loss": loss,
+    }
+
+
+def _keras_io_faces(width_divisor):
+    """keras.io's 64×64 DCGAN with every layer's width divided by `width_divisor`."""
+    def width(channels):
+        return channels // width_divisor
+
+    return {
+        "image_shape": FACE_SHAPE,
+        "latent_dim": 128,
+        "generator": {
+            "base_shape": [8, 8, width(128)],
+            "filters": [width(128), width(256), width(512)],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+            "dense_activation": "linear",
+            "output_layer": "conv",
+            "output_kernel_size": 5,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [width(64), width(128), width(128)],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+            "head_dropout": 0.2,
+        },
+        "value_range": (-1, 1),
+    }
+
+
+PRESETS.add(base.Preset(
+    name="mnist",
+    dataset="mnist",
+    source="TensorFlow tutorial 'Deep Convolutional GAN' (as used by the MNIST seed)",
+    model={
+        "image_shape": MNIST_SHAPE,
+        "latent_dim": 100,
+        "generator": {
+            "base_shape": [7, 7, 256],
+            "filters": [128, 64],
+            "kernel_size": 5,
+            "strides": [1, 2],
+            "batch_norm": True,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.3,
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 5,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128],
+            "kernel_size": 5,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.3,
+            "dropout": 0.3,
+        },
+        "value_range": (-1, 1),
+    },
+    training=_training(1e-4, 0.9, 128, 50),
+    notes="Layers as in the tutorial, including Keras 2's default LeakyReLU slope 0.3. The tutorial "
+          "uses batch 256; the seed trained with 32-128, we use 128. The output transposed conv has "
+          "a bias here (the tutorial's has none: one bias per channel, immaterial).",
+))
+PRESETS.add(base.Preset(
+    name="cats",
+    dataset="cats",
+    source="seed: cat-faces GAN (latent 196, tanh, Adam 2e-4 β₁ 0.5); layers: DCGAN (Radford et al., 2016)",
+    model={
+        "image_shape": FACE_SHAPE,
+        "latent_dim": 196,
+        "generator": {
+            "base_shape": [4, 4, 512],
+            "filters": [256, 128, 64],
+            "kernel_size": 4,
+            "strides": 2,
+            "batch_norm": True,
+            "activation": "relu",
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 4,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128, 256, 512],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+        },
+        "value_range": (-1, 1),
+    },
+    training=_training(2e-4, 0.5, 64, 50),
+    notes="The seed fixes latent 196, tanh output and Adam 2e-4 β₁ 0.5; the layers are the DCGAN "
+          "paper's 64×64 ones (4×4×512 projection, 4×4 stride-2 convs, BatchNorm in the generator). "
+          "No BatchNorm in the discriminator (simpler with separate real/fake passes). Batch 64 and "
+          "50 epochs are our choices.",
+))
+PRESETS.add(base.Preset(
+    name="faces64",
+    dataset="anime",
+    source="keras.io example 'DCGAN to generate face images' (exact layers)",
+    model=_keras_io_faces(1),
+    training=_training(1e-4, 0.9, 32, 100),
+    notes="Output: tanh with data in [-1, 1] (the DCGAN convention) instead of keras.io's sigmoid "
+          "and [0, 1]. keras.io trains on CelebA (not obtainable here: anime faces are the default "
+          "data) for 1 epoch as a demo, suggesting ~100; it also adds uniform noise (0-0.05) to the "
+          "labels, which we leave to `compile(label_smoothing=...)`. Trains at ~7 img/s on 2 CPU cores.",
+))
+PRESETS.add(base.Preset(
+    name="faces64_small",
+    dataset="anime",
+    source="faces64 with every layer 4× narrower (CPU variant)",
+    model=_keras_io_faces(4),
+    training=_training(1e-4, 0.9, 32, 100),
+    notes="Same depth, kernels and training as faces64; widths ÷4 (about 16× fewer multiply-adds) so "
+          "that it trains on a laptop CPU.",
+))
