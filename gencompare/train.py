@@ -678,3 +678,54 @@ def _phase(settings, run_dir, **options):
     if not (run_dir / CONFIG_FILE).exists():
         write_config(run_dir, settings)
     return Experiment(settings, run_dir, **options).train()
+
+
+# ----------------------------------------------------------------------------------------------
+# Using a run's model
+# ----------------------------------------------------------------------------------------------
+
+
+def load_run_model(run_dir):
+    """The model of a run folder: `model.keras`, else the last checkpoint of an unfinished run.
+
+    A `vae-gan` run folder gives its GAN. Loading keeps Keras' safe mode on.
+
+    Raises:
+        ValueError: if the folder is not a run folder or holds no trained weights yet.
+    """
+    run_dir = pathlib.Path(run_dir)
+    config = read_config(run_dir)
+    if config["run"]["model"] == "vae-gan":
+        return load_run_model(run_dir / "gan")
+    path = run_dir / MODEL_FILE
+    if path.is_file():
+        return keras.models.load_model(path)
+    state = callbacks.last_checkpoint(run_dir / "checkpoints")
+    model_config = config.get("resolved", {}).get("model_config")
+    if state is None or model_config is None:
+        raise ValueError(f"{run_dir} has no model.keras and no checkpoint yet: train it for an epoch first.")
+    model = model_class(config["run"]["model"]).from_config(model_config)
+    # The checkpoint also holds optimizer state; an uncompiled model has no optimizer to load it into.
+    model.load_weights(run_dir / "checkpoints" / state["weights"])
+    return model
+
+
+def sample_run(run_dir, count, *, seed=0, path=None):
+    """Draws `count` images from a run's model with latent seed `seed` and writes one PNG grid.
+
+    Args:
+        run_dir: a run folder.
+        count: number of images.
+        seed: seed of the latent vectors (`model.latent_grid`).
+        path: the PNG to write; default `RUN_DIR/samples/sample_n<count>_seed<seed>.png`.
+
+    Returns:
+        The path written.
+    """
+    from gencompare import plots
+
+    _check_positive_int("count", count)
+    model = load_run_model(run_dir)
+    if path is None:
+        path = pathlib.Path(run_dir) / "samples" / f"sample_n{count}_seed{seed}.png"
+    return plots.save_image_grid(model.sample(count, seed=seed), path, value_range=model.value_range)

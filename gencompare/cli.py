@@ -1,0 +1,302 @@
+"""The command line: `python -m gencompare train|sample|data ...` (also installed as `gencompare`).
+
+Each subcommand is added by one small function (`add_train_command`, ...) listed in `COMMANDS`, and
+each group of `train` options by another, so later commands and options slot in without touching
+the rest. TensorFlow is imported only when a command runs, so `--help` answers at once.
+"""
+
+import argparse
+import os
+import sys
+
+PROGRAM = "gencompare"
+# Exit codes: 2 for bad arguments or input (as argparse), 1 for a run that diverged.
+EXIT_USAGE = 2
+EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A problem with the command line itself (e.g. options that cannot go together)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors are one line naming the `--help` to read."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------------------------
+
+TRAIN_EXAMPLES = """\
+examples:
+  # MNIST VAE (seed: MNIST VAE report), 2 quick epochs on 512 images
+  python -m gencompare train --model vae --preset mnist --epochs 2 --limit 512
+
+  # cat-face VAE with the seed's learning rate, a grid every 5 epochs
+  python -m gencompare train --model vae --preset cats --learning-rate 1e-3 --sample-every 5
+
+  # GAN on anime faces with the hinge loss
+  python -m gencompare train --model gan --preset faces64 --dataset anime --gan-loss hinge
+
+  # a VAE, then a GAN whose generator starts from the VAE's decoder
+  python -m gencompare train --model vae-gan --preset mnist --epochs 10
+
+  # continue a killed run (or train a finished one further with --epochs)
+  python -m gencompare train --resume runs/mnist-vae-20250101-120000
+
+  # repeat a run from its config.json (same seed, data and settings: same history.csv on CPU)
+  python -m gencompare train --config runs/mnist-vae-20250101-120000/config.json
+"""
+
+# `train` options that map one to one onto `gencompare.train.RunSettings` fields.
+SETTING_OPTIONS = (
+    "model", "preset", "gan_preset", "dataset", "epochs", "batch_size", "learning_rate", "latent_dim",
+    "beta", "reconstruction_loss", "gan_loss", "limit", "image_size", "seed", "sample_every",
+    "checkpoint_every", "summary_every", "jit_compile", "tensorboard", "from_vae",
+)
+
+
+def add_train_command(subparsers):
+    parser = subparsers.add_parser(
+        "train",
+        help="train a VAE, a GAN, or a VAE then a GAN; writes a run folder",
+        description="Train a model from a preset (plus overrides) and write a run folder "
+        "runs/<dataset>-<model>-<timestamp>/ with config.json, history.csv, checkpoints/, "
+        "samples/, model.keras and figures. Options left out take the preset's value.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(parser)
+    add_training_arguments(parser)
+    add_run_arguments(parser)
+    parser.set_defaults(handler=train_command)
+    return parser
+
+
+def add_model_arguments(parser):
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", choices=("vae", "gan", "vae-gan"), help="what to train (default: vae)")
+    group.add_argument("--preset", help="preset name, e.g. mnist, cats, anime (VAE) or mnist, faces64 (GAN); "
+                       "default: the preset named after --dataset, else mnist")
+    group.add_argument("--gan-preset", help="vae-gan: the GAN preset (default: the one matching --preset)")
+    group.add_argument("--latent-dim", type=int, help="size of the latent vector")
+    group.add_argument("--beta", type=float, help="VAE: weight of the KL term")
+    group.add_argument("--recon-loss", dest="reconstruction_loss", help="VAE reconstruction loss: bce, mse or l1")
+    group.add_argument("--gan-loss", help="GAN loss: bce, hinge or wgan-gp")
+    group.add_argument("--from-vae", metavar="RUN_DIR",
+                       help="gan/vae-gan: start the generator from this finished VAE run's decoder")
+
+
+def add_training_arguments(parser):
+    group = parser.add_argument_group("data and training")
+    group.add_argument("--dataset", metavar="NAME|PATH",
+                       help="dataset name (mnist, cats, anime, ...) or a folder/zip of images; "
+                       "default: the preset's")
+    group.add_argument("--data-dir", help="folder holding the datasets (default: $GENCOMPARE_DATA)")
+    group.add_argument("--limit", type=int, help="train on the first N images only")
+    group.add_argument("--image-size", type=int, help="resize images to this side length")
+    group.add_argument("--epochs", type=int, help="number of epochs (with --resume: the new total)")
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--learning-rate", type=float)
+    group.add_argument("--seed", type=int, help="seed of every random source (default: 0)")
+    group.add_argument("--jit-compile", choices=("auto", "on", "off"),
+                       help="XLA compilation (default: auto, which is off on CPU-only machines)")
+
+
+def add_run_arguments(parser):
+    group = parser.add_argument_group("run folder")
+    group.add_argument("--out", default="runs", help="folder in which run folders are created (default: runs)")
+    group.add_argument("--sample-every", type=int, help="epochs between sample grids (default: 5)")
+    group.add_argument("--checkpoint-every", type=int, help="epochs between kept checkpoints (default: 10)")
+    group.add_argument("--summary-every", type=int, help="epochs between one-line loss summaries (default: 1)")
+    group.add_argument("--tensorboard", action="store_true", default=None,
+                       help="also write TensorBoard logs to RUN_DIR/tensorboard")
+    group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder after its last checkpoint")
+    source.add_argument("--config", metavar="CONFIG_JSON",
+                        help="repeat the run described by a run's config.json (options given here override it)")
+
+
+def given_settings(arguments):
+    """The `RunSettings` fields the user set on the command line (None means "not given")."""
+    return {name: getattr(arguments, name) for name in SETTING_OPTIONS if getattr(arguments, name) is not None}
+
+
+def train_command(arguments):
+    from gencompare import train
+
+    given = given_settings(arguments)
+    common = dict(data_dir=arguments.data_dir, verbose=arguments.verbose)
+    if arguments.resume:
+        extra = sorted(set(given) - {"epochs"})
+        if extra:
+            options = ", ".join("--" + name.replace("_", "-") for name in extra)
+            raise UsageError(
+                f"--resume continues a run with its saved settings; only --epochs may change (got {options}). "
+                "Start a new run to change them."
+            )
+        result = train.resume(arguments.resume, epochs=given.get("epochs"), **common)
+    else:
+        settings = {}
+        if arguments.config:
+            settings = dict(train.read_config(arguments.config)["run"])
+        settings.update(given)
+        result = train.run(out=arguments.out, **common, **settings)
+    print(f"Run finished: {result.run_dir}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# sample
+# ----------------------------------------------------------------------------------------------
+
+SAMPLE_EXAMPLES = """\
+examples:
+  python -m gencompare sample runs/mnist-vae-20250101-120000 -n 64
+  python -m gencompare sample runs/cats-gan-20250101-120000 -n 16 --seed 7 --out cats.png
+"""
+
+
+def add_sample_command(subparsers):
+    parser = subparsers.add_parser(
+        "sample",
+        help="draw a grid of images from a trained run",
+        description="Draw images from a run folder's model (model.keras, or the last checkpoint of an "
+        "unfinished run) and save them as one PNG grid.",
+        epilog=SAMPLE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `train`")
+    parser.add_argument("-n", "--count", type=int, default=64, help="number of images (default: 64)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent vectors (default: 0)")
+    parser.add_argument("--out", help="PNG path (default: RUN_DIR/samples/sample_n<N>_seed<SEED>.png)")
+    parser.set_defaults(handler=sample_command)
+    return parser
+
+
+def sample_command(arguments):
+    from gencompare import train
+
+    path = train.sample_run(arguments.run_dir, arguments.count, seed=arguments.seed, path=arguments.out)
+    print(f"Wrote {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+DATA_EXAMPLES = """\
+examples:
+  python -m gencompare data info mnist
+  python -m gencompare data download cats     # needs Kaggle credentials (see the README)
+"""
+
+
+def add_data_command(subparsers):
+    parser = subparsers.add_parser(
+        "data",
+        help="describe or download a dataset",
+        description="Show where a dataset's files are and whether they are present, or download them.",
+        epilog=DATA_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=("info", "download"))
+    parser.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist, cats, anime")
+    parser.add_argument("--data-dir", help="folder holding the datasets (default: $GENCOMPARE_DATA)")
+    parser.set_defaults(handler=data_command)
+    return parser
+
+
+def data_command(arguments):
+    from gencompare import data
+
+    if arguments.action == "download":
+        result = data.download(arguments.name, data_dir=arguments.data_dir)
+        print(f"{arguments.name}: ready" + (f" in {result}" if result is not None else ""))
+        return 0
+    info = data.dataset_info(arguments.name, data_dir=arguments.data_dir)
+    items = info.items() if isinstance(info, dict) else vars(info).items() if hasattr(info, "__dict__") else None
+    if items is None:
+        print(info)
+    else:
+        for key, value in items:
+            print(f"{key}: {value}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The parser and the entry point
+# ----------------------------------------------------------------------------------------------
+
+MAIN_EXAMPLES = """\
+examples:
+  python -m gencompare train --model vae --preset mnist --epochs 2 --limit 512
+  python -m gencompare sample runs/mnist-vae-20250101-120000 -n 64
+  python -m gencompare data info mnist
+
+Run `python -m gencompare COMMAND --help` for a command's options.
+"""
+
+# One entry per subcommand; a later issue appends e.g. `add_report_command`.
+COMMANDS = [add_train_command, add_sample_command, add_data_command]
+
+
+def build_parser():
+    """The `gencompare` argument parser with every subcommand in `COMMANDS`."""
+    parser = ArgumentParser(
+        prog=PROGRAM,
+        description="Train and compare VAEs and GANs (Keras 3).",
+        epilog=MAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    subparsers.required = True
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status (0 ok, 1 diverged, 2 bad input, 130 interrupted).
+
+    Errors the user can fix — bad options, unknown presets or datasets, missing files — are
+    reported as one line `gencompare: error: ...` on stderr, without a traceback.
+    """
+    arguments = build_parser().parse_args(argv)
+    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) buries the run's own output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return arguments.handler(arguments)
+    except KeyboardInterrupt:
+        print(f"\n{PROGRAM}: interrupted. Continue with `{PROGRAM} train --resume RUN_DIR` "
+              "(the run folder printed above).", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - `report_error` re-raises what the user cannot fix
+        return report_error(error)
+
+
+def report_error(error):
+    """Prints one line for errors the user can act on and returns the exit status; re-raises others."""
+    # Imported here, not at the top, so that `--help` does not pay for importing TensorFlow.
+    from gencompare.data import DatasetUnavailable
+    from gencompare.train import TrainingDiverged
+
+    if isinstance(error, (ValueError, DatasetUnavailable)):
+        print(f"{PROGRAM}: error: {one_line(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(error, TrainingDiverged):
+        print(f"{PROGRAM}: {one_line(error)}", file=sys.stderr)
+        return EXIT_DIVERGED
+    raise error
+
+
+def one_line(error):
+    """An error message on one line (some messages list options on several)."""
+    return " ".join(str(error).split())
