@@ -1,5 +1,7 @@
 """The reparameterisation trick as a Keras layer."""
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -54,12 +56,19 @@ class Sampling(keras.layers.Layer):
 def standard_normal(shape, dtype, seed_generator):
     """Standard-normal noise drawn from `seed_generator`, identical with and without XLA.
 
-    `keras.random.normal` lets TensorFlow pick the algorithm ("auto_select"), which is Philox in a
-    plain `tf.function` but a different generator under XLA: the same seed then gives different
-    noise for `jit_compile=True` and `False`. Asking for Philox explicitly keeps training runs
-    comparable across the two modes.
+    `keras.random.normal` (TensorFlow's stateless ops) gives different numbers for the same seed
+    under XLA: XLA turns the random bits into floats its own way. So only the raw Philox bits, which
+    both agree on, come from TensorFlow; the Box-Muller transform here turns them into normals. Same
+    seed, same training run, whatever `jit_compile` says.
     """
     seed = seed_generator.next()
     # The generator's state is int64, but stateless ops want int32 seeds under XLA (as in Keras).
     seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
-    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype, alg="philox")
+    bits = tf.random.stateless_uniform(
+        tf.concat([[2], tf.cast(shape, tf.int32)], axis=0), seed=seed, minval=None, maxval=None,
+        dtype=tf.uint32, alg="philox",
+    )
+    # The top 24 bits give floats exactly representable in float32, in (0, 1) so the log is finite.
+    uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24
+    radius = tf.sqrt(-2.0 * tf.math.log(uniform[0]))
+    return tf.cast(radius * tf.cos(2.0 * math.pi * uniform[1]), dtype)
