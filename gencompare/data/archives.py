@@ -89,12 +89,12 @@ def list_zip_members(zip_path, member_folder=None):
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():
             name = info.filename
-            if info.is_dir() or _is_hidden(name) or not _is_image_name(name):
+            if info.is_dir() or not _is_image_name(name) or not _inside_folder(name, member_folder):
                 continue
-            if not _inside_folder(name, member_folder):
-                continue
-            if is_unsafe_member_name(name):
+            if is_unsafe_member_name(name):  # before the hidden check: ".." also starts with "."
                 unsafe.append(name)
+                continue
+            if _is_hidden(name):
                 continue
             members.append(Member(pathlib.Path(zip_path), name, info.file_size, True))
     return members, unsafe

@@ -39,7 +39,10 @@ def decode_image(data, image_size, channels=3):
     Raises:
         UnreadableImage: The bytes are empty, not an image, truncated, corrupt, or declare more
             than `MAX_PIXELS` pixels.
+        ValueError: `channels` is not 1 or 3.
     """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
     if not data:
         raise UnreadableImage("empty file")
     try:
@@ -94,8 +97,6 @@ def flatten_alpha(image):
 
 def to_channels(image, channels):
     """Converts to "RGB" (3 channels) or "L" (1 channel), e.g. CMYK and grayscale to RGB."""
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
     mode = "RGB" if channels == 3 else "L"
     return image if image.mode == mode else image.convert(mode)
 
