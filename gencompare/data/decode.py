@@ -56,6 +56,8 @@ def decode_image(data, image_size, channels=3):
             converted = to_channels(flatten_alpha(to_eight_bit(image)), channels)
     except UnreadableImage:
         raise
+    except Image.UnidentifiedImageError as error:
+        raise UnreadableImage("not an image in a format Pillow can read") from error
     except Exception as error:  # Corrupt files raise a zoo of types from deep inside Pillow.
         raise UnreadableImage(f"{type(error).__name__}: {error}") from error
     return _as_array(resize_square(centre_crop(converted), image_size), channels)

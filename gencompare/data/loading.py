@@ -67,8 +67,8 @@ def _has_images(location):
 
 
 def _ensure_image_files(spec, location):
-    """Downloads from Kaggle when the folder holds neither a zip nor images."""
-    if not _has_images(location):
+    """Downloads from Kaggle when the folder holds neither a zip nor images (local paths: never)."""
+    if spec.kaggle_slug and not _has_images(location):
         kaggle_source.download_dataset(spec.kaggle_slug, location)
 
 
