@@ -145,6 +145,12 @@ def test_no_readable_image_is_an_error(tmp_path):
         load_images(str(_write(tmp_path / "texts", {"readme.txt": b"hello"})), "all")
 
 
+def test_a_damaged_zip_is_reported_clearly(tmp_path):
+    folder = _write(tmp_path / "set", {"download.zip": b"PK\x03\x04 cut short"})
+    with pytest.raises(DatasetUnavailable, match="damaged or incomplete"):
+        load_images(str(folder), "all")
+
+
 def test_an_empty_split_says_to_use_all(tmp_path):
     folder = _write(tmp_path / "tiny", _distinct_files(3, seed=4))
     assert len(load_images(str(folder), "all", image_size=8)) == 3

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import zipfile
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -179,7 +180,11 @@ def load_image_set(request):
         DatasetUnavailable: No image files were found, none could be decoded, or the split is
             empty; the message says which.
     """
-    members, unsafe, source_files = archives.list_members(request.path, request.member_folder)
+    try:
+        members, unsafe, source_files = archives.list_members(request.path, request.member_folder)
+    except zipfile.BadZipFile as error:
+        raise DatasetUnavailable(f"{request.label}: a zip in {request.path} is damaged or incomplete ({error}); "
+                                 "delete it and download it again.") from error
     if not members:
         raise DatasetUnavailable(f"{request.label}: no image files ({', '.join(sorted(archives.IMAGE_EXTENSIONS))}) "
                                  f"found in {request.path}.")

@@ -59,8 +59,6 @@ def resolve(name, data_dir=None):
 
 
 def _has_images(location):
-    if pathlib.Path(location).is_file():
-        return True
     if not pathlib.Path(location).is_dir():
         return False
     return bool(archives.zip_files_in(location)) or bool(archives.list_folder_members(location))
