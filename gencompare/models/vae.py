@@ -5,8 +5,9 @@ and the KL divergence **summed over latent dimensions**, both **averaged over th
 
     loss = mean_batch(reconstruction) + beta * mean_batch(kl)
 
-Formulations that average the reconstruction over pixels ("per-pixel mean") correspond to
-`beta = beta_per_pixel / (H * W * C)` here.
+Dividing this loss by `H * W * C` gives the "per-pixel mean" formulation (reconstruction averaged over
+pixels) with KL weight `beta / (H * W * C)`: a per-pixel formulation with KL weight `b` is
+`beta = b * H * W * C` here.
 """
 
 import copy
@@ -113,8 +114,8 @@ class VAE(base.GenerativeModel):
 
     Training minimises `mean(reconstruction) + beta * mean(kl)` over the batch, where the
     reconstruction loss is summed over pixels and channels and the closed-form KL divergence is summed
-    over latent dimensions (`beta = 1` with `"bce"` is the negative ELBO). A "per-pixel mean"
-    formulation with weight `b` corresponds to `beta = b / (H * W * C)`.
+    over latent dimensions (`beta = 1` with `"bce"` is the negative ELBO). In "per-pixel mean"
+    terms (reconstruction averaged over pixels) this is a KL weight of `beta / (H * W * C)`.
 
     `call(x)` is deterministic: it decodes the posterior mean, so `predict`, saving and reloading give
     repeatable outputs. `train_step` and `test_step` both evaluate the stochastic single-sample ELBO

@@ -6,10 +6,10 @@ Callers average over the batch. The total VAE loss is then
 
     loss = mean_batch(reconstruction) + beta * mean_batch(kl)
 
-which is the negative ELBO for `beta = 1` and the "bce" loss. Formulations that average the
-reconstruction over pixels instead ("per-pixel mean") divide the reconstruction term by `H * W * C`;
-the same model is obtained here with `beta_here = beta_there / (H * W * C)` (the optimum is unchanged,
-only the learning rate is effectively rescaled).
+which is the negative ELBO for `beta = 1` and the "bce" loss. Dividing it by `H * W * C` gives the
+"per-pixel mean" formulation (reconstruction averaged over pixels) with KL weight `beta / (H * W * C)`;
+so a per-pixel formulation with KL weight `b` is `beta = b * H * W * C` here (same optimum; only the
+loss scale, hence the effective step size of plain SGD, differs).
 
 All terms are computed in float32, whatever the inputs' dtype, so mixed-precision models keep
 full-precision losses.
