@@ -234,6 +234,8 @@ def test_sample_is_deterministic_for_an_int_seed_and_fresh_otherwise():
     np.testing.assert_allclose(first, model.decode(model.latent_grid(4, 5)), atol=1e-6)
     assert not np.allclose(model.sample(4), model.sample(4))
     assert first.min() >= 0.0 and first.max() <= 1.0
+    with pytest.raises(ValueError, match="positive integer"):
+        model.sample(0)
 
 
 def test_linear_output_samples_are_clipped_to_the_value_range():
@@ -260,8 +262,22 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
     assert loaded.get_config() == model.get_config()
     np.testing.assert_array_equal(loaded(x), model(x))
     np.testing.assert_array_equal(loaded.sample(6, seed=11), model.sample(6, seed=11))
-    # The optimizer state came back too, so training resumes where it stopped.
+    # The optimizer and the noise streams came back too, so training resumes where it stopped.
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    np.testing.assert_array_equal(loaded.sample(3), model.sample(3))
+    assert loaded.evaluate(x, batch_size=16, verbose=0) == model.evaluate(x, batch_size=16, verbose=0)
+
+
+def test_weights_file_round_trip_restores_weights_and_noise_state(tmp_path):
+    model = tiny_vae()
+    model.sample(2)  # advance the sampling stream
+    path = tmp_path / "vae.weights.h5"
+    model.save_weights(path)
+    restored = tiny_vae()
+    restored.load_weights(path)
+    x = images(2)
+    np.testing.assert_array_equal(restored(x), model(x))
+    np.testing.assert_array_equal(restored.sample(2), model.sample(2))
 
 
 # -- presets ----------------------------------------------------------------------------------
@@ -315,7 +331,7 @@ def test_two_epochs_on_real_mnist_reduce_the_loss_and_report_validation(real_dat
                       value_range=(0, 1), shuffle=False)
     model = VAE.from_preset("keras_io_mnist")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(train, epochs=2, validation_data=test, verbose=0).history
+    history = model.fit(train, epochs=2, validation_data=test, shuffle=False, verbose=0).history
     assert history["loss"][1] < history["loss"][0]
     for name in ("val_loss", "val_reconstruction_loss", "val_kl_loss"):
         assert len(history[name]) == 2 and np.isfinite(history[name][-1])
