@@ -331,6 +331,7 @@ def test_two_epochs_on_real_mnist_reduce_the_loss_and_report_validation(real_dat
                       value_range=(0, 1), shuffle=False)
     model = VAE.from_preset("keras_io_mnist")
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    # to_dataset shuffles already; Keras would only warn that its own flag does not apply.
     history = model.fit(train, epochs=2, validation_data=test, shuffle=False, verbose=0).history
     assert history["loss"][1] < history["loss"][0]
     for name in ("val_loss", "val_reconstruction_loss", "val_kl_loss"):
