@@ -89,6 +89,17 @@ def build_encoder(image_shape, latent_dim, spec, name="encoder"):
     return keras.Model(images, [z_mean, z_log_var], name=name)
 
 
+def _check_beta(beta):
+    """`beta` as a float, if it is a finite non-negative number."""
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"`beta` must be a finite non-negative number, got {beta!r}.")
+    return value
+
+
 def _check_output_activation(decoder_spec, reconstruction_loss, value_range):
     activation = decoder_spec.get("output_activation", "sigmoid")
     if activation not in _OUTPUT_RANGES:
@@ -177,9 +188,7 @@ class VAE(base.GenerativeModel):
         self.encoder_spec = _check_spec(encoder, _ENCODER_KEYS, ("filters",), "encoder")
         self.decoder_spec = _check_spec(decoder, _DECODER_KEYS, ("base_shape", "filters"), "decoder")
         self.reconstruction_loss = vae_losses.check_reconstruction_loss(reconstruction_loss)
-        if not float(beta) >= 0.0:
-            raise ValueError(f"`beta` must be a non-negative number, got {beta}.")
-        self.beta = float(beta)
+        self.beta = _check_beta(beta)
         _check_output_activation(self.decoder_spec, self.reconstruction_loss, self.value_range)
 
         self.encoder = build_encoder(self.image_shape, self.latent_dim, self.encoder_spec)
