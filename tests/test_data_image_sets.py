@@ -97,6 +97,20 @@ def test_split_by_content_keeps_duplicates_together_and_limits_nest(tmp_path):
     np.testing.assert_array_equal(train[:50], large)
 
 
+def test_a_limited_decode_equals_a_cut_of_the_whole_cached_set(tmp_path, monkeypatch):
+    files = {**_distinct_files(120, seed=8), "broken.png": b"not an image"}
+    files.update({f"again_{name}": data for name, data in list(files.items())[:40]})
+    folder = _write(tmp_path / "set", files)
+    settings = [("train", False, 7), ("test", False, 3), ("all", True, 50), ("train", True, None)]
+    limited = {setting: load_images(str(folder), setting[0], image_size=8, deduplicate=setting[1], limit=setting[2])
+               for setting in settings}
+    monkeypatch.setenv("GENCOMPARE_CACHE", str(tmp_path / "another_cache"))
+    load_images(str(folder), "all", image_size=8)  # decodes everything once
+    for (split, deduplicate, limit), expected in limited.items():
+        cut = load_images(str(folder), split, image_size=8, deduplicate=deduplicate, limit=limit)
+        np.testing.assert_array_equal(cut, expected)
+
+
 def test_split_and_order_do_not_depend_on_file_names(tmp_path):
     files = _distinct_files(100, seed=1)
     renamed = {f"renamed_{index}.png": data for index, data in enumerate(reversed(list(files.values())))}
@@ -173,7 +187,8 @@ def test_cache_hit_skips_decoding_and_a_changed_source_is_decoded_again(tmp_path
     second = load_images(str(folder), "all", image_size=8)
     assert len(calls) == 20, "the second load must come from the cache"
     np.testing.assert_array_equal(first, second)
-    assert len(list(private_cache.glob("*.npy"))) == 1 and not list(private_cache.glob("*.tmp"))
+    assert len(list(private_cache.glob("*.npy"))) == 2, "the images and their digests"
+    assert not list(private_cache.glob("*.tmp"))
     assert sorted(p.name for p in folder.iterdir()) == sorted(_distinct_files(20, seed=5)), "data dir untouched"
     load_images(str(folder), "all", image_size=4)
     assert len(calls) == 40, "another image size is another cache entry"
@@ -185,7 +200,7 @@ def test_cache_hit_skips_decoding_and_a_changed_source_is_decoded_again(tmp_path
 def test_a_damaged_cache_file_is_rebuilt(tmp_path, private_cache, caplog):
     folder = _write(tmp_path / "set", _distinct_files(6, seed=6))
     expected = load_images(str(folder), "all", image_size=8)
-    (cache_file,) = private_cache.glob("*.npy")
+    (cache_file,) = [path for path in private_cache.glob("*.npy") if not path.name.endswith(".digests.npy")]
     cache_file.write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING, logger="gencompare.data"):
         np.testing.assert_array_equal(load_images(str(folder), "all", image_size=8), expected)

@@ -126,28 +126,51 @@ def fingerprint_all(reader, members, pool, label):
     return pairs, skipped
 
 
-def decode_in_order(reader, candidates, request, pool):
-    """Decodes candidates in order until `request.limit` images are readable (or all are tried).
+def decode_in_order(candidates, request, reader, pool):
+    """Decodes (member, digest) candidates in order until `request.limit` images are readable.
 
     Returns:
-        (images, skipped): a uint8 array and the [(name, reason)] of undecodable files.
+        (images, digests, skipped): a uint8 image array, the (N, 32) uint8 SHA-256 digests of
+        the decoded files in the same order, and the [(name, reason)] of undecodable files.
     """
     wanted = min(request.limit or len(candidates), len(candidates))
     shape = (wanted, request.image_size, request.image_size, request.channels)
-    images, skipped = np.empty(shape, dtype=np.uint8), []
+    images, digests, skipped = np.empty(shape, dtype=np.uint8), np.empty((wanted, 32), dtype=np.uint8), []
     filled = position = 0
     with tqdm(total=wanted, desc=f"decoding {request.label}", unit="img") as progress:
         while filled < wanted and position < len(candidates):
             chunk = candidates[position:position + min(_CHUNK, wanted - filled)]
             position += len(chunk)
-            for member, result in zip(chunk, pool.map(lambda m: _decode(reader, m, request), chunk)):
+            results = pool.map(lambda item: _decode(reader, item[0], request), chunk)
+            for (member, digest), result in zip(chunk, results):
                 if isinstance(result, UnreadableImage):
                     skipped.append((member.display_name, str(result)))
-                else:
-                    images[filled] = result
-                    filled += 1
-                    progress.update()
-    return images[:filled], skipped
+                    continue
+                images[filled], digests[filled] = result, np.frombuffer(digest, dtype=np.uint8)
+                filled += 1
+                progress.update()
+    return images[:filled], digests[:filled], skipped
+
+
+def take(images, digests, split, deduplicate, limit):
+    """Selects split, distinct files and limit from a fully decoded set stored in hash order.
+
+    Gives the same result as decoding only the selection, because the stored order is the
+    selection order and the stored images are exactly the decodable ones.
+    """
+    chosen = []
+    seen = set()
+    for index, row in enumerate(digests):
+        digest = row.tobytes()
+        if split != "all" and in_test_split(digest) != (split == "test"):
+            continue
+        if deduplicate and digest in seen:
+            continue
+        seen.add(digest)
+        chosen.append(index)
+        if limit is not None and len(chosen) == limit:
+            break
+    return images[np.asarray(chosen, dtype=np.int64)]
 
 
 def report_skipped(label, skipped, total):
@@ -160,15 +183,56 @@ def report_skipped(label, skipped, total):
                    label, len(skipped), total, examples, more)
 
 
-def _cache_file(request, source_files):
-    return cache.cache_path(
-        request.label, source_files, image_size=request.image_size, channels=request.channels,
-        crop=CROP, split=request.split, limit=request.limit, deduplicate=request.deduplicate,
-        member_folder=request.member_folder)
+def _cache_file(request, source_files, whole):
+    """The whole decoded set has one entry per size; a limited load without it gets its own."""
+    subset = {} if whole else {"split": request.split, "limit": request.limit, "deduplicate": request.deduplicate}
+    return cache.cache_path(request.label, source_files, image_size=request.image_size,
+                            channels=request.channels, crop=CROP, member_folder=request.member_folder,
+                            whole=whole, **subset)
+
+
+def _digest_file(cache_file):
+    return cache_file.with_name(cache_file.stem + ".digests.npy")
+
+
+def _list(request):
+    try:
+        members, unsafe, source_files = archives.list_members(request.path, request.member_folder)
+    except zipfile.BadZipFile as error:
+        raise DatasetUnavailable(f"{request.label}: a zip in {request.path} is damaged or incomplete ({error}); "
+                                 "delete it and download it again.") from error
+    if not members:
+        raise DatasetUnavailable(f"{request.label}: no image files ({', '.join(sorted(archives.IMAGE_EXTENSIONS))}) "
+                                 f"found in {request.path}.")
+    return members, unsafe, source_files
+
+
+def _load_whole_from_cache(whole_file):
+    images, digests = cache.load_cached(whole_file), cache.load_cached(_digest_file(whole_file))
+    if images is None or digests is None or len(images) != len(digests):
+        return None
+    return images, digests
+
+
+def _decode_selection(request, members, unsafe):
+    """Hashes every file, selects and orders the candidates, decodes them; logs the skips."""
+    with archives.MemberReader() as reader, concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+        fingerprinted, unreadable = fingerprint_all(reader, members, pool, request.label)
+        candidates = select(fingerprinted, request.split, request.deduplicate)
+        images, digests, undecodable = decode_in_order(candidates, request, reader, pool)
+    skipped = [(name, "unsafe path in archive") for name in unsafe] + unreadable + undecodable
+    report_skipped(request.label, skipped, len(members) + len(unsafe))
+    _require_images(request, images, members, skipped)
+    return images, digests
 
 
 def load_image_set(request):
     """Loads, splits, orders, limits and decodes an image set, using the cache when possible.
+
+    Without a limit the whole set is decoded once and cached (with each file's digest), and
+    every split, `deduplicate` and `limit` is then cut from that entry without decoding. With a
+    limit and no whole-set entry, only the needed files are decoded (and cached on their own),
+    so `limit=30000` of CelebA does not decode all 202 599 images.
 
     Args:
         request: A `Request`.
@@ -180,28 +244,23 @@ def load_image_set(request):
         DatasetUnavailable: No image files were found, none could be decoded, or the split is
             empty; the message says which.
     """
-    try:
-        members, unsafe, source_files = archives.list_members(request.path, request.member_folder)
-    except zipfile.BadZipFile as error:
-        raise DatasetUnavailable(f"{request.label}: a zip in {request.path} is damaged or incomplete ({error}); "
-                                 "delete it and download it again.") from error
-    if not members:
-        raise DatasetUnavailable(f"{request.label}: no image files ({', '.join(sorted(archives.IMAGE_EXTENSIONS))}) "
-                                 f"found in {request.path}.")
-    cache_file = _cache_file(request, source_files)
-    cached = cache.load_cached(cache_file)
-    if cached is not None:
-        logger.info("%s: loaded %d images from the cache %s", request.label, len(cached), cache_file)
-        return cached
-    skipped = [(name, "unsafe path in archive") for name in unsafe]
-    with archives.MemberReader() as reader, concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
-        fingerprinted, unreadable = fingerprint_all(reader, members, pool, request.label)
-        candidates = select(fingerprinted, request.split, request.deduplicate)
-        images, undecodable = decode_in_order(reader, [member for member, _ in candidates], request, pool)
-    skipped += unreadable + undecodable
-    report_skipped(request.label, skipped, len(members) + len(unsafe))
-    _require_images(request, images, members, skipped)
-    cache.save_cached(cache_file, images)
+    members, unsafe, source_files = _list(request)
+    whole_file = _cache_file(request, source_files, whole=True)
+    whole = _load_whole_from_cache(whole_file)
+    if whole is None and request.limit is not None:
+        subset_file = _cache_file(request, source_files, whole=False)
+        cached = cache.load_cached(subset_file)
+        if cached is not None:
+            return cached
+        images, _ = _decode_selection(request, members, unsafe)
+        cache.save_cached(subset_file, images)
+        return images
+    if whole is None:
+        whole = _decode_selection(dataclasses.replace(request, split="all", deduplicate=False), members, unsafe)
+        cache.save_cached(_digest_file(whole_file), whole[1])  # first: the images file marks completeness
+        cache.save_cached(whole_file, whole[0])
+    images = take(*whole, request.split, request.deduplicate, request.limit)
+    _require_images(request, images, members, [])
     return images
 
 
