@@ -47,6 +47,8 @@ examples:
 
   # continue a killed run (or train a finished one further with --epochs)
   python -m gencompare train --resume runs/mnist-vae-20250101-120000
+  # continue a run that diverged (NaN loss) from its last good checkpoint, more gently
+  python -m gencompare train --resume runs/mnist-vae-20250101-120000 --learning-rate 1e-5
 
   # repeat a run from its config.json (same seed, data and settings: same history.csv on CPU)
   python -m gencompare train --config runs/mnist-vae-20250101-120000/config.json
@@ -58,6 +60,9 @@ SETTING_OPTIONS = (
     "beta", "reconstruction_loss", "gan_loss", "limit", "image_size", "seed", "sample_every",
     "checkpoint_every", "summary_every", "jit_compile", "tensorboard", "from_vae",
 )
+
+# What `--resume` may change: more epochs, or a lower learning rate after a divergence.
+RESUME_OPTIONS = ("epochs", "learning_rate")
 
 
 def add_train_command(subparsers):
@@ -101,7 +106,7 @@ def add_training_arguments(parser):
     group.add_argument("--image-size", type=int, help="resize images to this side length")
     group.add_argument("--epochs", type=int, help="number of epochs (with --resume: the new total)")
     group.add_argument("--batch-size", type=int)
-    group.add_argument("--learning-rate", type=float)
+    group.add_argument("--learning-rate", type=float, help="(with --resume: replaces the saved rate)")
     group.add_argument("--seed", type=int, help="seed of every random source (default: 0)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"),
                        help="XLA compilation (default: auto, which is off on CPU-only machines)")
@@ -134,14 +139,15 @@ def train_command(arguments):
     given = given_settings(arguments)
     common = dict(data_dir=arguments.data_dir, verbose=arguments.verbose)
     if arguments.resume:
-        extra = sorted(set(given) - {"epochs"})
+        extra = sorted(set(given) - set(RESUME_OPTIONS))
         if extra:
             options = ", ".join("--" + name.replace("_", "-") for name in extra)
             raise UsageError(
-                f"--resume continues a run with its saved settings; only --epochs may change (got {options}). "
-                "Start a new run to change them."
+                f"--resume continues a run with its saved settings; only --epochs and --learning-rate may "
+                f"change (got {options}). Start a new run to change the others."
             )
-        result = train.resume(arguments.resume, epochs=given.get("epochs"), **common)
+        changes = {name: given[name] for name in RESUME_OPTIONS if name in given}
+        result = train.resume(arguments.resume, **changes, **common)
     else:
         settings = {}
         if arguments.config:
@@ -218,16 +224,11 @@ def data_command(arguments):
     from gencompare import data
 
     if arguments.action == "download":
-        result = data.download(arguments.name, data_dir=arguments.data_dir)
-        print(f"{arguments.name}: ready" + (f" in {result}" if result is not None else ""))
+        folder = data.download(arguments.name, data_dir=arguments.data_dir)
+        print(f"{arguments.name}: ready in {folder}")
         return 0
-    info = data.dataset_info(arguments.name, data_dir=arguments.data_dir)
-    items = info.items() if isinstance(info, dict) else vars(info).items() if hasattr(info, "__dict__") else None
-    if items is None:
-        print(info)
-    else:
-        for key, value in items:
-            print(f"{key}: {value}")
+    for key, value in data.dataset_info(arguments.name, data_dir=arguments.data_dir).items():
+        print(f"{key}: {value}")
     return 0
 
 

@@ -232,6 +232,13 @@ def make_optimizer(training, prefix=""):
         raise ValueError(f"Cannot build optimizer {name!r} with {config}: {error}") from None
 
 
+def set_learning_rates(model, kind, training):
+    """Sets the learning rate of each optimizer of a compiled model from training settings."""
+    pairs = [(model.optimizer, "")] if kind == "vae" else [(model.d_optimizer, "d_"), (model.g_optimizer, "g_")]
+    for optimizer, prefix in pairs:
+        optimizer.learning_rate = float(training.get(prefix + "learning_rate", training["learning_rate"]))
+
+
 GAN_COMPILE_OPTIONS = ("gp_weight", "d_steps", "label_smoothing", "instance_noise")
 
 
@@ -367,9 +374,10 @@ class Experiment:
         verbose: Keras progress-bar mode for `fit` (0 silent, 1 bar, 2 one line per epoch).
         vae: for a GAN that starts from a VAE, the trained VAE (else `settings.from_vae` is loaded).
         print_fn: where one-line summaries and messages go.
+        extra_callbacks: more Keras callbacks for `fit` (after the run's own).
     """
 
-    def __init__(self, settings, run_dir, *, data_dir=None, verbose=1, vae=None, print_fn=print):
+    def __init__(self, settings, run_dir, *, data_dir=None, verbose=1, vae=None, print_fn=print, extra_callbacks=()):
         if settings.model == "vae-gan":
             raise ValueError("An Experiment trains one model; use `run(model='vae-gan', ...)` for both phases.")
         self.settings = settings
@@ -378,6 +386,7 @@ class Experiment:
         self.verbose = verbose
         self.vae = vae
         self.print_fn = print_fn
+        self.extra_callbacks = list(extra_callbacks)
         self.kind = settings.model
         self.preset = resolve_preset(self.kind, self._preset_name(), settings.dataset)
         self.dataset = settings.dataset or self.preset.dataset
@@ -448,7 +457,8 @@ class Experiment:
         }
 
     def callbacks(self, latent):
-        guard = callbacks.StopOnNaN(self.checkpoint_dir, print_fn=self.print_fn)
+        # Silent: `train` raises `TrainingDiverged` with the message (printing it too would repeat it).
+        guard = callbacks.StopOnNaN(self.checkpoint_dir, print_fn=None)
         chosen = [
             guard,
             callbacks.HistoryCSV(self.history_path),
@@ -458,7 +468,7 @@ class Experiment:
         ]
         if self.settings.tensorboard:
             chosen.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / "tensorboard")))
-        return guard, chosen
+        return guard, chosen + self.extra_callbacks
 
     # -- training ------------------------------------------------------------------------------
 
@@ -468,15 +478,16 @@ class Experiment:
         Raises:
             TrainingDiverged: if a loss became NaN or Inf.
         """
+        epochs = self.training["epochs"]
+        if self.finished():
+            self.print_fn(f"{self.run_dir} has finished its {epochs} epochs; pass more epochs to train further.")
+            self.model = keras.models.load_model(self.run_dir / MODEL_FILE)
+            return self.result()
         self.load_data()
         self.build_model()
         write_config(self.run_dir, self.settings, self.resolved())
         latent = fixed_latent(self.run_dir, self.model.latent_dim, self.settings.seed)
         initial_epoch = self.restore()
-        epochs = self.training["epochs"]
-        if initial_epoch >= epochs and (self.run_dir / MODEL_FILE).exists():
-            self.print_fn(f"{self.run_dir} has finished its {epochs} epochs; pass more epochs to train further.")
-            return self.result()
         if initial_epoch < epochs:
             guard, callback_list = self.callbacks(latent)
             # The pipeline shuffles with its own seed; `shuffle=False` silences Keras' notice.
@@ -486,9 +497,15 @@ class Experiment:
             )
             if guard.triggered:
                 self.write_loss_curves()
-                raise TrainingDiverged(guard.message)
+                raise TrainingDiverged(f"{guard.message} {self.resume_hint()}")
         self.finish(latent)
         return self.result()
+
+    def finished(self):
+        """Whether the run has trained all its epochs and saved its model."""
+        state = callbacks.last_checkpoint(self.checkpoint_dir)
+        done = state is not None and state["epoch"] >= self.training["epochs"]
+        return done and (self.run_dir / MODEL_FILE).exists()
 
     def result(self):
         return RunResult(self.run_dir, self.model, callbacks.read_history(self.history_path))
@@ -499,8 +516,18 @@ class Experiment:
             return 0
         batch = next(iter(self.dataset_pipeline(0)))
         done = callbacks.restore_checkpoint(self.model, self.checkpoint_dir, batch)
+        # The checkpoint brought back the old learning rates with the optimizer state; the settings
+        # win, so that a run that diverged can continue from its last good epoch more gently.
+        set_learning_rates(self.model, self.kind, self.training)
         self.print_fn(f"Resuming {self.run_dir} after epoch {done}.")
         return done
+
+    def resume_hint(self):
+        lower = f"{float(self.training['learning_rate']) / 10:g}"
+        return (
+            f"To continue from the last good checkpoint (or restart, if there is none) with a lower learning "
+            f"rate: python -m gencompare train --resume {self.run_dir} --learning-rate {lower}"
+        )
 
     def finish(self, latent):
         """Saves the model and writes the end-of-run figures."""
@@ -582,7 +609,8 @@ def load_vae(run_dir):
 # ----------------------------------------------------------------------------------------------
 
 
-def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print_fn=print, **settings):
+def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print_fn=print, extra_callbacks=(),
+        **settings):
     """Trains a model from a preset and overrides, writing a run folder under `out`.
 
     Args:
@@ -593,6 +621,7 @@ def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print
         data_dir: dataset folder (default: `GENCOMPARE_DATA`, see `gencompare.data`).
         verbose: Keras progress-bar mode (0, 1 or 2).
         print_fn: where the one-line summaries and messages go.
+        extra_callbacks: more Keras callbacks for `fit` (e.g. `keras.callbacks.EarlyStopping`).
         **settings: `RunSettings` fields — `dataset` (name or path; default: the preset's),
             `epochs`, `batch_size`, `learning_rate`, `limit` (training overrides); `latent_dim`,
             `beta`, `reconstruction_loss`, `model_overrides` (a dict of constructor arguments);
@@ -616,26 +645,32 @@ def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print
     run_dir = create_run_dir(out, dataset, settings.model)
     write_config(run_dir, settings)
     print_fn(f"Run folder: {run_dir}")
-    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn)
+    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
+                  extra_callbacks=extra_callbacks)
 
 
-def resume(run_dir, *, epochs=None, data_dir=None, verbose=1, print_fn=print):
+def resume(run_dir, *, epochs=None, learning_rate=None, data_dir=None, verbose=1, print_fn=print,
+           extra_callbacks=()):
     """Continues a run folder at the epoch after its last checkpoint.
 
     Args:
         run_dir: a folder written by `run`.
         epochs: a new total number of epochs, to train a finished run further.
-        data_dir, verbose, print_fn: as for `run`.
+        learning_rate: a new learning rate, e.g. lower after the run diverged (the checkpoint's
+            optimizer state is kept; only the rate changes).
+        data_dir, verbose, print_fn, extra_callbacks: as for `run`.
 
     Returns:
         A `RunResult`; history rows are continuous (every epoch once).
     """
     run_dir = pathlib.Path(run_dir)
     settings = RunSettings.from_dict(read_config(run_dir)["run"])
-    if epochs is not None:
-        settings = dataclasses.replace(settings, epochs=epochs)
+    changes = {name: value for name, value in (("epochs", epochs), ("learning_rate", learning_rate)) if value is not None}
+    if changes:
+        settings = dataclasses.replace(settings, **changes)
         write_config(run_dir, settings)
-    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn)
+    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
+                  extra_callbacks=extra_callbacks)
 
 
 def _train(settings, run_dir, **options):
