@@ -75,3 +75,9 @@ def run_in_batches(function, images, *, batch_size=100, progress=True, descripti
         for start in tqdm(starts, disable=not progress, desc=description, leave=False)
     ]
     return np.concatenate(outputs)
+
+
+def from_unit_range(images, value_range):
+    """Maps float images in [0, 1] to `value_range` ((0, 1) or (-1, 1)), as float32."""
+    low, high = normalize_value_range(value_range)
+    return (np.asarray(images, np.float32) * (high - low) + low).astype(np.float32)
