@@ -1,4 +1,4 @@
-"""Tests of gencompare.metrics.evaluate: closed-form VAE bounds with a tiny fake VAE, the one-call
+"""Tests of gencompare.metrics.evaluation: closed-form VAE bounds with a tiny fake VAE, the one-call
 evaluation on real MNIST digits, and MetricsCallback with ModelCheckpoint and CSVLogger."""
 
 import csv
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import require_real_file
-from gencompare.metrics import evaluate as evaluation
+from gencompare.metrics import evaluation
 from gencompare.models import vae_losses
 
 
