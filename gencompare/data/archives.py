@@ -86,6 +86,7 @@ def list_zip_members(zip_path, member_folder=None):
         zipfile.BadZipFile: The file is not a zip archive.
     """
     members, unsafe = [], []
+    zip_path = pathlib.Path(zip_path)
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():
             name = info.filename
@@ -96,7 +97,7 @@ def list_zip_members(zip_path, member_folder=None):
                 continue
             if _is_hidden(name):
                 continue
-            members.append(Member(pathlib.Path(zip_path), name, info.file_size, True))
+            members.append(Member(zip_path, name, info.file_size, True))
     return members, unsafe
 
 

@@ -19,7 +19,7 @@ from gencompare.data.locations import resolve_cache_dir
 logger = logging.getLogger(__name__)
 
 # Bump when decoding changes (crop, resampling, colour handling) so old entries are not reused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def source_signature(paths):

@@ -6,6 +6,7 @@ exact duplicate on the same side, so no test image also appears in "train".
 
 Order rule: images come out ordered by another part of the same hash (ties by name), so `limit=k`
 returns the first k readable images of that order and smaller limits are prefixes of larger ones.
+For split="all" the train images come first, then the test images.
 """
 
 import concurrent.futures
@@ -56,14 +57,21 @@ class Request:
     member_folder: str | None = None
 
 
+def test_mask(digests):
+    """Which files belong to the held-out test split, from their (N, 32) uint8 SHA-256 digests."""
+    numbers = np.ascontiguousarray(np.asarray(digests, dtype=np.uint8)[:, :8]).view(">u8").ravel()
+    return numbers % _SPLIT_BUCKETS < TEST_FRACTION * _SPLIT_BUCKETS
+
+
 def in_test_split(digest):
-    """Whether a file whose SHA-256 digest is `digest` belongs to the held-out test split."""
-    return int.from_bytes(digest[:8], "big") % _SPLIT_BUCKETS < TEST_FRACTION * _SPLIT_BUCKETS
+    """Whether the file whose SHA-256 digest (bytes) is `digest` belongs to the test split."""
+    return bool(test_mask(np.frombuffer(digest, dtype=np.uint8)[np.newaxis])[0])
 
 
 def _order_key(item):
+    # Train before test, so that in the whole-set cache each split is one contiguous block.
     member, digest = item
-    return digest[8:16], member.name, str(member.container)
+    return in_test_split(digest), digest[8:16], member.name, str(member.container)
 
 
 def select(fingerprinted, split, deduplicate):
@@ -153,24 +161,21 @@ def decode_in_order(candidates, request, reader, pool):
 
 
 def take(images, digests, split, deduplicate, limit):
-    """Selects split, distinct files and limit from a fully decoded set stored in hash order.
+    """Selects split, distinct files and limit from a fully decoded set stored in selection order.
 
     Gives the same result as decoding only the selection, because the stored order is the
-    selection order and the stored images are exactly the decodable ones.
+    selection order and the stored images are exactly the decodable ones. Without
+    `deduplicate` the result is a slice (a view, no copy): train and test are contiguous blocks.
     """
-    chosen = []
-    seen = set()
-    for index, row in enumerate(digests):
-        digest = row.tobytes()
-        if split != "all" and in_test_split(digest) != (split == "test"):
-            continue
-        if deduplicate and digest in seen:
-            continue
-        seen.add(digest)
-        chosen.append(index)
-        if limit is not None and len(chosen) == limit:
-            break
-    return images[np.asarray(chosen, dtype=np.int64)]
+    in_test = test_mask(digests)
+    indices = np.arange(len(images)) if split == "all" else np.flatnonzero(in_test == (split == "test"))
+    if deduplicate:
+        rows = np.ascontiguousarray(digests[indices]).view(np.dtype((np.void, digests.shape[1]))).ravel()
+        indices = indices[np.sort(np.unique(rows, return_index=True)[1])]
+    indices = indices[:limit]
+    if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
+        return images[indices[0]:indices[-1] + 1]
+    return images[indices]
 
 
 def report_skipped(label, skipped, total):
