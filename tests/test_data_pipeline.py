@@ -80,3 +80,12 @@ def test_batch_larger_than_data_with_drop_remainder_is_an_error_not_an_empty_dat
     with pytest.raises(ValueError, match="no batch"):
         to_dataset(_identity_images(4), 8)
     assert [b.shape[0] for b in to_dataset(_identity_images(4), 8, drop_remainder=False)] == [4]
+
+
+def test_batches_are_read_from_the_array_itself_not_from_an_embedded_copy():
+    # from_tensor_slices would freeze a copy into the graph (and fail past 2 GB); gathering from
+    # the NumPy array at iteration time sees later writes, which proves no copy was embedded.
+    images = _identity_images(4)
+    dataset = to_dataset(images, 4, shuffle=False)
+    images[:] = 200
+    assert np.all(np.rint(next(iter(dataset)).numpy() * 255) == 200)
