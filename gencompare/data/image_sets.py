@@ -1,7 +1,7 @@
 """Loading a set of image files (a folder or zips) into one uint8 array, with split, limit and cache.
 
-Split rule: a file belongs to the held-out "test" split when the SHA-256 of its bytes, read as a
-number, falls in the lowest 5 % of its range. Deciding by content rather than by name puts every
+Split rule: a file belongs to the held-out "test" split when the first 8 bytes of the SHA-256 of
+its bytes, read as a big-endian number, modulo 10 000 are below 500 (5 %). Deciding by content rather than by name puts every
 exact duplicate on the same side, so no test image also appears in "train".
 
 Order rule: images come out ordered by another part of the same hash (ties by name), so `limit=k`
@@ -57,7 +57,7 @@ class Request:
     member_folder: str | None = None
 
 
-def test_mask(digests):
+def held_out_mask(digests):
     """Which files belong to the held-out test split, from their (N, 32) uint8 SHA-256 digests."""
     numbers = np.ascontiguousarray(np.asarray(digests, dtype=np.uint8)[:, :8]).view(">u8").ravel()
     return numbers % _SPLIT_BUCKETS < TEST_FRACTION * _SPLIT_BUCKETS
@@ -65,7 +65,7 @@ def test_mask(digests):
 
 def in_test_split(digest):
     """Whether the file whose SHA-256 digest (bytes) is `digest` belongs to the test split."""
-    return bool(test_mask(np.frombuffer(digest, dtype=np.uint8)[np.newaxis])[0])
+    return bool(held_out_mask(np.frombuffer(digest, dtype=np.uint8)[np.newaxis])[0])
 
 
 def _order_key(item):
@@ -167,7 +167,7 @@ def take(images, digests, split, deduplicate, limit):
     selection order and the stored images are exactly the decodable ones. Without
     `deduplicate` the result is a slice (a view, no copy): train and test are contiguous blocks.
     """
-    in_test = test_mask(digests)
+    in_test = held_out_mask(digests)
     indices = np.arange(len(images)) if split == "all" else np.flatnonzero(in_test == (split == "test"))
     if deduplicate:
         rows = np.ascontiguousarray(digests[indices]).view(np.dtype((np.void, digests.shape[1]))).ravel()

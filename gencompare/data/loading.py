@@ -1,6 +1,5 @@
 """The public entry points: `load_images`, `load_labels`, `dataset_info`, `download`."""
 
-import dataclasses
 import os
 import pathlib
 
