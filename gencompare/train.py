@@ -29,6 +29,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import sys
 
 import keras
@@ -645,8 +646,18 @@ def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print
     run_dir = create_run_dir(out, dataset, settings.model)
     write_config(run_dir, settings)
     print_fn(f"Run folder: {run_dir}")
-    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
-                  extra_callbacks=extra_callbacks)
+    try:
+        return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
+                      extra_callbacks=extra_callbacks)
+    except Exception:
+        _remove_if_untrained(run_dir)
+        raise
+
+
+def _remove_if_untrained(run_dir):
+    """Removes a run folder that failed before its first epoch (bad data, bad architecture)."""
+    if not any(pathlib.Path(run_dir).rglob(HISTORY_FILE)):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def resume(run_dir, *, epochs=None, learning_rate=None, data_dir=None, verbose=1, print_fn=print,
