@@ -1,5 +1,6 @@
 """Image sets from a folder or zip: mixed files, content-hash split, nested limits, skips, cache."""
 
+import hashlib
 import logging
 import os
 import zipfile
@@ -109,6 +110,16 @@ def test_a_limited_decode_equals_a_cut_of_the_whole_cached_set(tmp_path, monkeyp
     for (split, deduplicate, limit), expected in limited.items():
         cut = load_images(str(folder), split, image_size=8, deduplicate=deduplicate, limit=limit)
         np.testing.assert_array_equal(cut, expected)
+
+
+def test_test_split_follows_the_documented_hash_rule(tmp_path):
+    files = _distinct_files(300, seed=9)
+    folder = _write(tmp_path / "set", files)
+    # The documented rule, recomputed here: first 8 bytes of SHA-256(file bytes), big-endian, mod 10 000 < 500.
+    held_out = {np.asarray(Image.open(folder / name)).tobytes() for name, data in files.items()
+                if int.from_bytes(hashlib.sha256(data).digest()[:8], "big") % 10_000 < 500}
+    assert held_out, "300 files should put some into the test split"
+    assert _rows(load_images(str(folder), "test", image_size=8)) == held_out
 
 
 def test_split_and_order_do_not_depend_on_file_names(tmp_path):
