@@ -161,3 +161,12 @@ def test_precision_recall_rejects_too_few_samples():
     rng = np.random.default_rng(11)
     with pytest.raises(ValueError, match="at least 4"):
         distances.precision_recall(rng.standard_normal((3, 2)), rng.standard_normal((10, 2)), k=3)
+
+
+def test_trace_sqrt_product_of_singular_covariances_matches_the_closed_form():
+    # Cholesky fails on the singular matrix, so this runs the eigendecomposition fallback.
+    rotation = np.linalg.qr(np.random.default_rng(12).standard_normal((3, 3)))[0]
+    singular = rotation @ np.diag([4.0, 0.0, 1.0]) @ rotation.T
+    commuting = rotation @ np.diag([9.0, 1.0, 0.25]) @ rotation.T
+    assert distances.trace_sqrt_product(singular, commuting) == pytest.approx(6.0 + 0.0 + 0.5)
+    assert distances.trace_sqrt_product(commuting, singular) == pytest.approx(6.5)

@@ -74,16 +74,30 @@ def _symmetric_sqrt(matrix):
     return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
 
 
+def _factor(covariance):
+    """A matrix `F` with `F @ F.T == covariance`: Cholesky when it exists, else the symmetric root.
+
+    Cholesky is several times faster than an eigendecomposition for 2048×2048 Inception
+    covariances; it fails on singular ones (a dead feature, fewer samples than features), where the
+    eigendecomposition takes over.
+    """
+    try:
+        return np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        return _symmetric_sqrt(covariance)
+
+
 def trace_sqrt_product(covariance_a, covariance_b):
     """`Tr(sqrt(A @ B))` for symmetric positive semi-definite `A` and `B`, always real.
 
     `A @ B` is not symmetric, and a general matrix square root of it (`scipy.linalg.sqrtm`) turns
     complex or NaN when the covariances are near-singular (fewer samples than features, dead
-    features). `A @ B` has the same eigenvalues as the symmetric `sqrt(A) @ B @ sqrt(A)`, so the
-    trace is the sum of the square roots of that matrix's (clipped, non-negative) eigenvalues.
+    features). With `A = F Fᵀ`, `A @ B = F Fᵀ B` has the same eigenvalues as the symmetric positive
+    semi-definite `Fᵀ B F`, so the trace is the sum of the square roots of that matrix's (clipped,
+    non-negative) eigenvalues.
     """
-    root_a = _symmetric_sqrt(covariance_a)
-    middle = root_a @ covariance_b @ root_a
+    factor = _factor(covariance_a)
+    middle = factor.T @ covariance_b @ factor
     eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
     return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
 
