@@ -164,9 +164,12 @@ def test_precision_recall_rejects_too_few_samples():
 
 
 def test_trace_sqrt_product_of_singular_covariances_matches_the_closed_form():
-    # Cholesky fails on the singular matrix, so this runs the eigendecomposition fallback.
+    # An exactly singular diagonal matrix makes Cholesky fail (the eigendecomposition fallback runs);
+    # its rotated copy passes Cholesky with a tiny pivot. Both must give the closed form.
+    singular, commuting = np.diag([4.0, 0.0, 1.0]), np.diag([9.0, 1.0, 0.25])
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(singular)
     rotation = np.linalg.qr(np.random.default_rng(12).standard_normal((3, 3)))[0]
-    singular = rotation @ np.diag([4.0, 0.0, 1.0]) @ rotation.T
-    commuting = rotation @ np.diag([9.0, 1.0, 0.25]) @ rotation.T
-    assert distances.trace_sqrt_product(singular, commuting) == pytest.approx(6.0 + 0.0 + 0.5)
-    assert distances.trace_sqrt_product(commuting, singular) == pytest.approx(6.5)
+    for a, b in ((singular, commuting), (rotation @ singular @ rotation.T, rotation @ commuting @ rotation.T)):
+        assert distances.trace_sqrt_product(a, b) == pytest.approx(6.0 + 0.0 + 0.5)
+        assert distances.trace_sqrt_product(b, a) == pytest.approx(6.5)
