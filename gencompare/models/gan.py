@@ -305,6 +305,19 @@ class GAN(base.GenerativeModel):
         self._keras_compile_arguments = dict(kwargs)
         # optimizer=None: Keras would otherwise create an unused RMSprop and build it on all variables.
         super().compile(optimizer=None, **kwargs)
+        self._build_optimizers()
+
+    def _build_optimizers(self):
+        """Creates the optimizer slots now, each for its own network's variables.
+
+        Keras builds `self.optimizer` before the first step; built lazily inside a distributed train
+        function, slot variables would be created per replica inside a `cond` and fail. Building here
+        (under the strategy scope the model was compiled in) also lets a loaded model restore the
+        optimizer state.
+        """
+        for optimizer, network in ((self.d_optimizer, self.discriminator), (self.g_optimizer, self.generator)):
+            if not optimizer.built:
+                optimizer.build(network.trainable_variables)
 
     @staticmethod
     def _check_compile_options(adversarial_loss, gp_weight, d_steps, label_smoothing, instance_noise):
@@ -337,13 +350,11 @@ class GAN(base.GenerativeModel):
         }
 
     def compile_from_config(self, config):
-        """Compiles from `get_compile_config()` and builds both optimizers so their state can load."""
+        """Compiles from `get_compile_config()`; `compile` builds both optimizers, so their state loads."""
         config = dict(config)
         for key in ("d_optimizer", "g_optimizer"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         self.compile(**config)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -365,7 +376,12 @@ class GAN(base.GenerativeModel):
         return self.generator(latents, training=training)
 
     def _latents(self, count):
+        """`count` latent vectors from N(0, I), fresh at every step (drawn from `seed_generator`)."""
         return keras.random.normal((count, self.latent_dim), seed=self.seed_generator)
+
+    def _interpolation_weights(self, count):
+        """Per-example α ~ Uniform(0, 1) for the gradient penalty."""
+        return keras.random.uniform((count,), seed=self.seed_generator)
 
     def _discriminator_input(self, images):
         """Adds instance noise (if configured) to what the discriminator sees."""
@@ -386,7 +402,7 @@ class GAN(base.GenerativeModel):
         d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits, self.label_smoothing)
         penalty = None
         if self.adversarial_loss.gradient_penalty:
-            alpha = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator)
+            alpha = self._interpolation_weights(ops.shape(images)[0])
             penalty = gan_losses.gradient_penalty(
                 lambda x: self.discriminator(x, training=training), images, fakes, alpha
             )
