@@ -57,13 +57,15 @@ def test_zip_listing_filters_images_folders_and_unsafe_names(tmp_path):
 
 def test_folder_prefers_its_zips_over_loose_files(tmp_path):
     (tmp_path / "loose.png").write_bytes(b"x")
-    members, _, sources = archives.list_members(tmp_path)
-    assert [m.name for m in members] == ["loose.png"] and sources == [tmp_path / "loose.png"]
+    members, _ = archives.list_members(tmp_path)
+    assert [m.name for m in members] == ["loose.png"]
+    assert archives.source_files(tmp_path) == [tmp_path / "loose.png"]
     _zip(tmp_path / "b.zip", {"2.png": b"2"})
     _zip(tmp_path / "a.zip", {"1.png": b"1"})
-    members, _, sources = archives.list_members(tmp_path)
+    members, _ = archives.list_members(tmp_path)
     assert [m.display_name for m in members] == ["a.zip:1.png", "b.zip:2.png"]
-    assert sources == [tmp_path / "a.zip", tmp_path / "b.zip"]
+    assert archives.source_files(tmp_path) == [tmp_path / "a.zip", tmp_path / "b.zip"]
+    assert archives.source_files(tmp_path / "a.zip") == [tmp_path / "a.zip"]
 
 
 def test_folder_listing_is_recursive_and_skips_hidden_and_non_images(tmp_path):

@@ -134,20 +134,35 @@ def list_members(path, member_folder=None):
         member_folder: As for `list_zip_members`.
 
     Returns:
-        (members, unsafe_names, source_files): `source_files` are the files whose size and
-        modification time identify this content (for the cache key).
+        (members, unsafe_names), unsafe names prefixed with their zip's name.
     """
     path = pathlib.Path(path)
     zips = [path] if path.is_file() else zip_files_in(path)
     if not zips:
-        members = list_folder_members(path, member_folder)
-        return members, [], [member.container / member.name for member in members]
+        return list_folder_members(path, member_folder), []
     members, unsafe = [], []
     for zip_path in zips:
         zip_members, zip_unsafe = list_zip_members(zip_path, member_folder)
         members.extend(zip_members)
         unsafe.extend(f"{zip_path.name}:{name}" for name in zip_unsafe)
-    return members, unsafe, zips
+    return members, unsafe
+
+
+def source_files(path, member_folder=None):
+    """The files `list_members` would read, found without opening any zip (cheap for cache keys).
+
+    Args:
+        path: A .zip file or a folder.
+        member_folder: As for `list_zip_members`.
+
+    Returns:
+        The zip files, or the loose image files when the folder holds no zip.
+    """
+    path = pathlib.Path(path)
+    zips = [path] if path.is_file() else zip_files_in(path)
+    if zips:
+        return zips
+    return [member.container / member.name for member in list_folder_members(path, member_folder)]
 
 
 class MemberReader:

@@ -201,15 +201,16 @@ def _digest_file(cache_file):
 
 
 def _list(request):
+    """(members, unsafe names) of the request's files; clear errors for a damaged or empty source."""
     try:
-        members, unsafe, source_files = archives.list_members(request.path, request.member_folder)
+        members, unsafe = archives.list_members(request.path, request.member_folder)
     except zipfile.BadZipFile as error:
         raise DatasetUnavailable(f"{request.label}: a zip in {request.path} is damaged or incomplete ({error}); "
                                  "delete it and download it again.") from error
     if not members:
         raise DatasetUnavailable(f"{request.label}: no image files ({', '.join(sorted(archives.IMAGE_EXTENSIONS))}) "
                                  f"found in {request.path}.")
-    return members, unsafe, source_files
+    return members, unsafe
 
 
 def _load_whole_from_cache(whole_file):
@@ -249,24 +250,30 @@ def load_image_set(request):
         DatasetUnavailable: No image files were found, none could be decoded, or the split is
             empty; the message says which.
     """
-    members, unsafe, source_files = _list(request)
-    whole_file = _cache_file(request, source_files, whole=True)
+    sources = archives.source_files(request.path, request.member_folder)
+    whole_file = _cache_file(request, sources, whole=True)
     whole = _load_whole_from_cache(whole_file)
     if whole is None and request.limit is not None:
-        subset_file = _cache_file(request, source_files, whole=False)
+        subset_file = _cache_file(request, sources, whole=False)
         cached = cache.load_cached(subset_file)
         if cached is not None:
             return cached
-        images, _ = _decode_selection(request, members, unsafe)
+        images, _ = _decode_selection(request, *_list(request))
         cache.save_cached(subset_file, images)
         return images
     if whole is None:
-        whole = _decode_selection(dataclasses.replace(request, split="all", deduplicate=False), members, unsafe)
+        whole = _decode_selection(dataclasses.replace(request, split="all", deduplicate=False), *_list(request))
         cache.save_cached(_digest_file(whole_file), whole[1])  # first: the images file marks completeness
         cache.save_cached(whole_file, whole[0])
     images = take(*whole, request.split, request.deduplicate, request.limit)
-    _require_images(request, images, members, [])
+    if not len(images):
+        raise DatasetUnavailable(_empty_split_message(request, len(whole[0])))
     return images
+
+
+def _empty_split_message(request, count):
+    return (f"{request.label}: the {request.split!r} split is empty ({count} images, "
+            f"{TEST_FRACTION:.0%} go to 'test'). Use split='all' for such a small set.")
 
 
 def _require_images(request, images, members, skipped):
@@ -276,6 +283,4 @@ def _require_images(request, images, members, skipped):
         raise DatasetUnavailable(
             f"{request.label}: none of the {len(members)} image files in {request.path} could be decoded "
             f"(e.g. {skipped[0][0]}: {skipped[0][1]}). Replace them with readable JPEG/PNG files.")
-    raise DatasetUnavailable(
-        f"{request.label}: the {request.split!r} split is empty ({len(members)} files, "
-        f"{TEST_FRACTION:.0%} go to 'test'). Use split='all' for such a small set.")
+    raise DatasetUnavailable(_empty_split_message(request, len(members)))
