@@ -308,6 +308,10 @@ class GenerativeModel(keras.Model):
         validation_data = kwargs.get("validation_data")
         if validation_data is not None:
             self._validate_input(validation_data, f"{type(self).__name__}.fit(validation_data=...)")
+        if isinstance(x, tf.data.Dataset):
+            # A dataset shuffles itself (`to_dataset` does); Keras' default shuffle=True would only
+            # add a "shuffle=True will be ignored" warning to every fit.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
