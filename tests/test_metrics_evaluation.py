@@ -251,3 +251,24 @@ def test_metrics_callback_rejects_unknown_metric_names_and_bad_periods():
                                           swd_min_resolution=8, extractors=())
     with pytest.raises(ValueError, match="available: .*swd_mean"):
         _fit_with([callback], epochs=1)
+
+
+def test_evaluate_works_with_the_real_vae():
+    from gencompare.models.vae import VAE
+
+    keras.utils.set_random_seed(0)
+    vae = VAE(
+        image_shape=(28, 28, 1), latent_dim=2,
+        encoder={"filters": [8], "kernel_size": 3, "strides": 2},
+        decoder={"base_shape": [7, 7, 8], "filters": [8, 8], "output_activation": "sigmoid"},
+        reconstruction_loss="bce",
+    )
+    digits = np.random.default_rng(0).integers(0, 256, (40, 28, 28, 1), dtype=np.uint8)
+    results = evaluation.evaluate(vae, digits, count=40, extractors=(), mode_coverage=False,
+                                  importance_samples=4, progress=False)
+    assert results["real_count"] == results["generated_count"] == 40
+    assert results["elbo"] == pytest.approx(-(results["elbo_reconstruction"] + results["elbo_kl"]))
+    # Untrained sigmoid decoder outputs ≈ 0.5: BCE ≈ 784·log 2 per image on random pixels, MSE ≈ 1/12.
+    assert 0.8 * 784 * np.log(2) < results["elbo_reconstruction"] < 1.5 * 784 * np.log(2)
+    assert 0.04 < results["reconstruction_mse"] < 0.15
+    assert np.isfinite(results["iw_bound_k4"]) and np.isfinite(results["swd_mean"])
