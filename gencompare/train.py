@@ -610,15 +610,17 @@ def load_vae(run_dir):
 # ----------------------------------------------------------------------------------------------
 
 
-def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print_fn=print, extra_callbacks=(),
-        **settings):
+def run(model="vae", preset=None, *, out="runs", run_dir=None, data_dir=None, verbose=1, print_fn=print,
+        extra_callbacks=(), **settings):
     """Trains a model from a preset and overrides, writing a run folder under `out`.
 
     Args:
         model: `"vae"`, `"gan"` or `"vae-gan"` (a VAE, then a GAN initialised from its decoder).
         preset: preset name (`VAE.preset_names()` / `GAN.preset_names()`); default: the preset named
             after `dataset`, else `"mnist"`. For `vae-gan` it names the VAE preset.
-        out: folder under which the run folder is created.
+        out: folder under which the run folder `<dataset>-<model>-<timestamp>` is created.
+        run_dir: the run folder itself instead (it must not exist yet), e.g. a fixed name that
+            notebooks and reports share.
         data_dir: dataset folder (default: `GENCOMPARE_DATA`, see `gencompare.data`).
         verbose: Keras progress-bar mode (0, 1 or 2).
         print_fn: where the one-line summaries and messages go.
@@ -643,7 +645,7 @@ def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print
     dataset = settings.dataset or resolve_preset(
         "vae" if settings.model == "vae-gan" else settings.model, settings.preset, None
     ).dataset
-    run_dir = create_run_dir(out, dataset, settings.model)
+    run_dir = create_run_dir(out, dataset, settings.model) if run_dir is None else claim_run_dir(run_dir)
     write_config(run_dir, settings)
     print_fn(f"Run folder: {run_dir}")
     try:
@@ -652,6 +654,20 @@ def run(model="vae", preset=None, *, out="runs", data_dir=None, verbose=1, print
     except Exception:
         _remove_if_untrained(run_dir)
         raise
+
+
+def claim_run_dir(run_dir):
+    """Creates the chosen run folder; `ValueError` if it exists (a run must not overwrite another)."""
+    run_dir = pathlib.Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        raise ValueError(
+            f"{run_dir} already exists. Continue the run in it with `train.resume({str(run_dir)!r})` "
+            "(CLI: --resume), or choose another folder."
+        ) from None
+    return run_dir
 
 
 def _remove_if_untrained(run_dir):

@@ -72,6 +72,24 @@ def test_run_folders_are_named_after_dataset_and_model_and_never_reused(tmp_path
     assert first != second and first.is_dir() and second.is_dir()
 
 
+def test_run_refuses_an_existing_run_folder(tmp_path):
+    with pytest.raises(ValueError, match="already exists. Continue the run in it with"):
+        train.run("vae", "mnist", run_dir=tmp_path, print_fn=lambda *_: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("jit_compile, expected", [("on", True), ("off", False), ("auto", "auto")])
+def test_jit_compile_setting_reaches_keras(jit_compile, expected):
+    preset = train.resolve_preset("vae", "keras_io_mnist", None)
+    model = train.model_class("vae")(**preset.model)
+    train.compile_model(model, "vae", preset.training, jit_compile)
+    if expected == "auto":
+        # Keras resolves "auto" when the train function is made: off on CPU-only machines.
+        assert model.jit_compile in ("auto", False)
+    else:
+        assert model.jit_compile is expected
+
+
 def test_resume_of_a_folder_without_config_says_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="config.json not found"):
         train.resume(tmp_path)
