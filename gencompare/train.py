@@ -24,8 +24,6 @@ A `vae-gan` run trains a VAE, then a GAN whose generator starts from the VAE's d
 
 import dataclasses
 import datetime
-import logging
-import os
 import pathlib
 import platform
 import re
@@ -36,8 +34,6 @@ import keras
 import numpy as np
 
 from gencompare import callbacks
-
-logger = logging.getLogger(__name__)
 
 MODEL_KINDS = ("vae", "gan", "vae-gan")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}

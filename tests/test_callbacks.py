@@ -1,7 +1,6 @@
 """Tests for gencompare.callbacks, on a tiny stand-in model (seconds, no real data)."""
 
 import csv
-import os
 
 import keras
 import numpy as np
