@@ -10,7 +10,8 @@ median over windows (robust to a busy neighbour stealing the CPU for one window)
     python benchmarks/throughput.py --model all --jit-compile on --json throughput.json
 
 The `keras_io_mnist` VAE preset is the keras.io example's architecture, the baseline to compare the
-`mnist` preset with.
+`mnist` preset with. The `faces64` GAN preset is the keras.io 64×64 DCGAN (`faces64_small` is its
+4× narrower CPU variant).
 
 To add a model kind, register a `ModelKind` in `MODEL_KINDS` whose `build_case(preset, batch_size,
 jit_compile, seed)` returns a `Case`.
@@ -27,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompare.models.gan import GAN
 from gencompare.models.vae import VAE
 
 JIT_COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
@@ -69,8 +71,28 @@ def build_vae_case(preset_name, batch_size, jit_compile, seed):
     return Case(model, dataset, batch_size)
 
 
+def build_gan_case(preset_name, batch_size, jit_compile, seed):
+    """A GAN preset with two Adams and the loss of its training settings, on synthetic data.
+
+    One step = one discriminator update (real + fake pass) + one generator update + the EMA update.
+    `faces64` is the keras.io 64×64 DCGAN architecture.
+    """
+    training = GAN.preset(preset_name).training
+    batch_size = batch_size or training["batch_size"]
+    model = GAN.from_preset(preset_name, seed=seed)
+    model.compile(
+        d_optimizer=keras.optimizers.Adam(training["learning_rate"], beta_1=training["beta_1"]),
+        g_optimizer=keras.optimizers.Adam(training["learning_rate"], beta_1=training["beta_1"]),
+        loss=training["loss"],
+        jit_compile=jit_compile,
+    )
+    dataset = synthetic_dataset(model.image_shape, model.value_range, batch_size, seed)
+    return Case(model, dataset, batch_size)
+
+
 MODEL_KINDS = {
     "vae": ModelKind(preset_names=VAE.preset_names, build_case=build_vae_case),
+    "gan": ModelKind(preset_names=GAN.preset_names, build_case=build_gan_case),
 }
 
 
