@@ -551,9 +551,12 @@ class Experiment:
         model = self.model
         _close(plots.reconstructions(originals, model.reconstruct(originals), value_range=model.value_range,
                                      path=self.run_dir / RECONSTRUCTIONS_FILE))
-        z_mean, _ = model.encode(originals[:8])
-        z_mean = keras.ops.convert_to_numpy(z_mean)
-        self.write_interpolation(lambda z: keras.ops.convert_to_numpy(model.decode(z)), z_mean[:4], z_mean[4:8])
+        # Up to four pairs of held-out images (a small folder dataset may hold out fewer).
+        pairs = min(4, len(originals) // 2)
+        if pairs:
+            z_mean = keras.ops.convert_to_numpy(model.encode(originals[: 2 * pairs])[0])
+            decode = lambda z: keras.ops.convert_to_numpy(model.decode(z))  # noqa: E731
+            self.write_interpolation(decode, z_mean[:pairs], z_mean[pairs:])
 
     def write_interpolation(self, decode, z_start, z_end, method="linear"):
         from gencompare import plots
