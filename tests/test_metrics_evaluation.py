@@ -232,6 +232,16 @@ def test_metrics_callback_feeds_model_checkpoint_and_csv_logger(tmp_path):
     assert model.history.history["swd_mean"] == pytest.approx(logged)
 
 
+def test_a_checkpoint_listed_before_the_metrics_callback_never_sees_the_metric(tmp_path):
+    checkpoint_path = tmp_path / "best.weights.h5"
+    _fit_with([
+        keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="swd_mean", mode="min",
+                                        save_best_only=True, save_weights_only=True),
+        _metrics_callback(_smooth_images()),  # too late: the checkpoint already looked at `logs`
+    ], epochs=1)
+    assert not checkpoint_path.exists()
+
+
 def test_metrics_callback_logs_nan_between_evaluations_and_evaluates_the_last_epoch(tmp_path):
     metrics = _metrics_callback(_smooth_images(), every_n_epochs=2, prefix="val_")
     model, _ = _fit_with([metrics, keras.callbacks.CSVLogger(tmp_path / "log.csv")])
