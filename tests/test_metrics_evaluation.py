@@ -232,14 +232,21 @@ def test_metrics_callback_feeds_model_checkpoint_and_csv_logger(tmp_path):
     assert model.history.history["swd_mean"] == pytest.approx(logged)
 
 
-def test_a_checkpoint_listed_before_the_metrics_callback_never_sees_the_metric(tmp_path):
+def test_a_checkpoint_listed_before_the_metrics_callback_saves_the_last_epoch_not_the_best(tmp_path):
     checkpoint_path = tmp_path / "best.weights.h5"
-    _fit_with([
-        keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="swd_mean", mode="min",
-                                        save_best_only=True, save_weights_only=True),
-        _metrics_callback(_smooth_images()),  # too late: the checkpoint already looked at `logs`
-    ], epochs=1)
-    assert not checkpoint_path.exists()
+    real = _smooth_images()
+    with pytest.warns(UserWarning, match="swd_mean available"):
+        _fit_with([
+            # Wrong order: the checkpoint reads `logs` before the metric is there. Keras then warns
+            # and saves every epoch, so the file ends up holding the last epoch instead of the best.
+            keras.callbacks.ModelCheckpoint(checkpoint_path, monitor="swd_mean", mode="min",
+                                            save_best_only=True, save_weights_only=True),
+            _metrics_callback(real),
+        ])
+    restored = NoisyCopyModel(real)
+    restored(np.zeros((1, 1)))
+    restored.load_weights(checkpoint_path)
+    assert float(keras.ops.convert_to_numpy(restored.noise_level)) == pytest.approx(NOISE_BY_EPOCH[-1])
 
 
 def test_metrics_callback_logs_nan_between_evaluations_and_evaluates_the_last_epoch(tmp_path):

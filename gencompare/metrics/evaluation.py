@@ -309,7 +309,8 @@ class MetricsCallback(keras.callbacks.Callback):
     Because the values go into `logs`, `keras.callbacks.ModelCheckpoint(monitor=...,
     save_best_only=True)`, `EarlyStopping`, `CSVLogger` and the `History` returned by `fit` all see
     them — provided this callback comes **before** them in the `callbacks` list (Keras calls
-    callbacks in list order with one shared `logs` dict)::
+    callbacks in list order with one shared `logs` dict; a `ModelCheckpoint` listed earlier finds no
+    value, warns, and then saves *every* epoch instead of the best)::
 
         callbacks = [
             MetricsCallback("mnist", metric_names=["fd_mnist"], every_n_epochs=5, count=2000),
