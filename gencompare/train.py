@@ -425,9 +425,23 @@ class Experiment:
             overrides = {key: value for key, value in arguments.items() if key not in fixed}
             self.model = model_class("gan").from_vae(vae, **overrides)
         else:
-            self.model = model_class(self.kind)(**arguments)
+            self.model = self._construct(arguments)
         compile_model(self.model, self.kind, self.training, self.settings.jit_compile)
         return self.model
+
+    def _construct(self, arguments):
+        """The model; a shape error names the preset's image shape and the data's."""
+        try:
+            return model_class(self.kind)(**arguments)
+        except ValueError as error:
+            preset_shape = tuple(self.preset.model.get("image_shape", ()))
+            if preset_shape and preset_shape != self.images.shape[1:]:
+                raise ValueError(
+                    f"Preset {self.preset.name!r} is built for {preset_shape} images but the data is "
+                    f"{self.images.shape[1:]} (from --dataset/--image-size); pick a preset for this size. "
+                    f"Details: {error}"
+                ) from None
+            raise
 
     def _starts_from_vae(self):
         return self.vae is not None or self.settings.from_vae is not None

@@ -86,6 +86,13 @@ def test_unknown_dataset_is_one_line_and_leaves_no_empty_run_folder(real_data_di
     assert list(tmp_path.iterdir()) == []
 
 
+def test_preset_for_another_image_size_is_one_clear_line(real_data_dir, capsys, tmp_path):
+    argv = ["train", "--preset", "mnist", "--image-size", 32, "--limit", 64, "--out", tmp_path]
+    status, _, err = run_cli(argv, capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "Preset 'mnist' is built for (28, 28, 1) images but the data is (32, 32, 1)" in err
+
+
 def test_data_info_describes_the_files(real_data_dir, capsys):
     status, out, _ = run_cli(["data", "info", "mnist", "--data-dir", real_data_dir], capsys)
     assert status == 0

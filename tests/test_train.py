@@ -90,6 +90,19 @@ def test_jit_compile_setting_reaches_keras(jit_compile, expected):
         assert model.jit_compile is expected
 
 
+def test_run_callbacks_include_tensorboard_only_when_asked(tmp_path):
+    def callback_types(**settings):
+        experiment = train.Experiment(train.RunSettings(preset="mnist", **settings), tmp_path)
+        _, chosen = experiment.callbacks(np.zeros((4, 16), "float32"))
+        return [type(callback) for callback in chosen]
+
+    default = callback_types()
+    assert callbacks.StopOnNaN in default and callbacks.RunCheckpoint in default
+    assert callbacks.HistoryCSV in default and callbacks.SampleGrid in default and callbacks.LossSummary in default
+    assert keras.callbacks.TensorBoard not in default
+    assert keras.callbacks.TensorBoard in callback_types(tensorboard=True)
+
+
 def test_resume_of_a_folder_without_config_says_what_is_wrong(tmp_path):
     with pytest.raises(ValueError, match="config.json not found"):
         train.resume(tmp_path)
