@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompare.models import base, ema, gan_losses, networks
+from gencompare.models.sampling import standard_normal
 
 # The generator's output activation for each value range: images come out in the data's range.
 OUTPUT_ACTIVATIONS = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
@@ -375,20 +376,25 @@ class GAN(base.GenerativeModel):
         """Images drawn by the (raw, trained) generator from `latents` of shape `(batch, latent_dim)`."""
         return self.generator(latents, training=training)
 
+    # Every draw below goes through `sampling.standard_normal`, which gives the same numbers with
+    # and without XLA (keras.random does not), so one `seed` fixes a run whatever `jit_compile` says
+    # (Keras' Dropout layers excepted: they draw with keras.random).
+
     def _latents(self, count):
         """`count` latent vectors from N(0, I), fresh at every step (drawn from `seed_generator`)."""
-        return keras.random.normal((count, self.latent_dim), seed=self.seed_generator)
+        return standard_normal((count, self.latent_dim), "float32", self.seed_generator)
 
     def _interpolation_weights(self, count):
-        """Per-example α ~ Uniform(0, 1) for the gradient penalty."""
-        return keras.random.uniform((count,), seed=self.seed_generator)
+        """Per-example α ~ Uniform(0, 1) for the gradient penalty: Φ(n) for n ~ N(0, 1)."""
+        normal = standard_normal((count,), "float32", self.seed_generator)
+        return 0.5 * (1.0 + ops.erf(normal / np.sqrt(2.0)))
 
     def _discriminator_input(self, images):
         """Adds instance noise (if configured) to what the discriminator sees."""
         if not self.instance_noise:
             return images
-        noise = keras.random.normal(ops.shape(images), stddev=self.instance_noise, seed=self.seed_generator)
-        return images + ops.cast(noise, images.dtype)
+        noise = standard_normal(ops.shape(images), images.dtype, self.seed_generator)
+        return images + self.instance_noise * noise
 
     def _images(self, data, where):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -534,7 +540,7 @@ class GAN(base.GenerativeModel):
         """
         if seed is None:
             latents = ops.convert_to_numpy(
-                keras.random.normal((int(count), self.latent_dim), seed=self.sample_seed_generator)
+                standard_normal((int(count), self.latent_dim), "float32", self.sample_seed_generator)
             )
         else:
             latents = self.latent_grid(int(count), int(seed))
