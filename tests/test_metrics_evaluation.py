@@ -281,7 +281,7 @@ def test_evaluate_works_with_the_real_vae():
         reconstruction_loss="bce",
     )
     digits = np.random.default_rng(0).integers(0, 256, (40, 28, 28, 1), dtype=np.uint8)
-    results = evaluation.evaluate(vae, digits, count=40, extractors=(), mode_coverage=False,
+    results = evaluation.evaluate(vae, digits, count=40, extractors=(), include_mode_coverage=False,
                                   importance_samples=4, progress=False)
     assert results["real_count"] == results["generated_count"] == 40
     assert results["elbo"] == pytest.approx(-(results["elbo_reconstruction"] + results["elbo_kl"]))

@@ -236,9 +236,9 @@ def is_vae(model):
 # ----------------------------------------------------------------------------------------------
 
 def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors="auto",
-             inception_weights="imagenet", mode_coverage=None, swd_levels=True, swd_min_resolution=None,
-             kid_subsets=100, kid_subset_size=1000, k=3, importance_samples=0, batch_size=250,
-             progress=True):
+             inception_weights="imagenet", include_mode_coverage=None, include_swd=True,
+             swd_min_resolution=None, kid_subsets=100, kid_subset_size=1000, k=3, importance_samples=0,
+             batch_size=250, progress=True):
     """Measures `model` against held-out real images; returns a flat dict of metrics and counts.
 
     Args:
@@ -252,8 +252,8 @@ def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors=
         extractors: feature extractor names or `FeatureExtractor`s; `"auto"` uses `mnist` for
             28×28×1 images and none otherwise (`inception` needs weights, and is slow on a CPU).
         inception_weights: weights for a named `inception` extractor (see `features`).
-        mode_coverage: compute MNIST mode coverage; None: for 28×28×1 images.
-        swd_levels: compute the sliced Wasserstein distance.
+        include_mode_coverage: compute MNIST mode coverage; None: for 28×28×1 images.
+        include_swd: compute the sliced Wasserstein distance.
         swd_min_resolution: coarsest SWD level; None: `default_swd_min_resolution`.
         kid_subsets, kid_subset_size: KID subset count and size.
         k: neighbour count of precision/recall.
@@ -272,23 +272,24 @@ def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors=
     if isinstance(count, bool) or not isinstance(count, int) or count < 2:
         raise ValueError(f"`count` must be an integer of at least 2, got {count!r}.")
     image_shape = tuple(model.image_shape)
+    # Extractors first: missing weights should fail before minutes of sampling.
+    resolved = _resolve_extractors(extractors, image_shape, inception_weights)
     real = load_real_images(dataset, image_shape, count=count, data_dir=data_dir)[:count]
     real = to_unit_range(real, None if real.dtype == np.uint8 else (0, 1), name="real images")
     generated = generate(model, real.shape[0], seed)
     results = {"real_count": int(real.shape[0]), "generated_count": int(generated.shape[0])}
 
-    resolved = _resolve_extractors(extractors, image_shape, inception_weights)
     if resolved:
         results["kid_subsets"] = int(kid_subsets)
         results["kid_subset_size"] = min(int(kid_subset_size), real.shape[0])
     for extractor in resolved:
         results.update(feature_metrics(extractor, real, generated, kid_subsets=kid_subsets,
                                        kid_subset_size=kid_subset_size, k=k, seed=seed, progress=progress))
-    if mode_coverage is None:
-        mode_coverage = image_shape == mnist_classifier.IMAGE_SHAPE
-    if mode_coverage:
+    if include_mode_coverage is None:
+        include_mode_coverage = image_shape == mnist_classifier.IMAGE_SHAPE
+    if include_mode_coverage:
         results.update(mnist_mode_coverage(generated, progress=progress))
-    if swd_levels:
+    if include_swd:
         results.update(swd.sliced_wasserstein_distance(
             real, generated, value_range=(0, 1), seed=seed, progress=progress,
             min_resolution=swd_min_resolution or default_swd_min_resolution(image_shape),
