@@ -241,12 +241,20 @@ examples:
   python -m gencompare train --model vae --preset mnist --epochs 2 --limit 512
   python -m gencompare sample runs/mnist-vae-20250101-120000 -n 64
   python -m gencompare data info mnist
+  python -m gencompare report
 
 Run `python -m gencompare COMMAND --help` for a command's options.
 """
 
-# One entry per subcommand; a later issue appends e.g. `add_report_command`.
-COMMANDS = [add_train_command, add_sample_command, add_data_command]
+def add_report_command(subparsers):
+    """`report`, defined with the report itself (`gencompare.report`, light to import: no TensorFlow)."""
+    from gencompare import report
+
+    return report.add_report_command(subparsers)
+
+
+# One entry per subcommand.
+COMMANDS = [add_train_command, add_sample_command, add_data_command, add_report_command]
 
 
 def build_parser():

@@ -41,7 +41,7 @@ def only_run_dir(out):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["data"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["sample"], ["data"], ["report"]])
 def test_help_of_every_command_has_examples(command, capsys):
     status, out, _ = run_cli(command + ["--help"], capsys)
     assert status == 0
