@@ -17,6 +17,7 @@ training mode (batch statistics, dropout), but its BatchNorm moving statistics a
 a phase changes no weight of the other network.
 """
 
+import collections.abc
 import inspect
 
 import keras
@@ -52,13 +53,26 @@ DISCRIMINATOR_ARGUMENTS = _builder_arguments(networks.build_conv_trunk, ("input_
 
 
 def _check_spec(spec, allowed, what):
-    """Returns `spec` as a dict, checking that it only names arguments in `allowed`."""
-    if not isinstance(spec, dict):
+    """Returns a plain copy of `spec` (see `_plain`), checking that it only names arguments in `allowed`."""
+    if not isinstance(spec, collections.abc.Mapping):
         raise ValueError(f"`{what}` must be a dict of builder arguments, got {type(spec).__name__}.")
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ValueError(f"Unknown `{what}` arguments {unknown}; allowed: {', '.join(allowed)}.")
-    return dict(spec)
+    return _plain(spec)
+
+
+def _plain(value):
+    """A copy made of plain dicts and lists: JSON-like for `get_config`, sharing nothing with presets.
+
+    Keras wraps dicts and lists assigned to a model's attributes in tracking containers, which neither
+    `copy.deepcopy` nor a later `from_config` accept.
+    """
+    if isinstance(value, collections.abc.Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", **trunk_arguments):
@@ -570,7 +584,7 @@ class GAN(base.GenerativeModel):
         fixed = sorted({"generator", "image_shape", "latent_dim"} & set(overrides))
         if fixed:
             raise ValueError(f"GAN.from_vae takes {fixed} from the VAE; do not pass them.")
-        spec = dict(vae.decoder_spec)
+        spec = _plain(vae.decoder_spec)
         if spec.get("output_activation", "sigmoid") != "sigmoid":
             raise ValueError(
                 f"GAN.from_vae expects a decoder with a sigmoid output (images in [0, 1]), got "
@@ -600,8 +614,8 @@ class GAN(base.GenerativeModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            generator=self.generator_spec,
-            discriminator=self.discriminator_spec,
+            generator=_plain(self.generator_spec),
+            discriminator=_plain(self.discriminator_spec),
             ema_decay=self.ema_decay,
             ema_warmup=self.ema_warmup,
         )
