@@ -176,7 +176,7 @@ class NoisyCopyModel(keras.Model):
 
     def sample(self, n, seed):
         noise = np.random.default_rng(seed).standard_normal((n, *self.image_shape)).astype(np.float32)
-        level = float(keras.ops.convert_to_numpy(self.noise_level))
+        level = float(self.noise_level.numpy())
         return np.clip(self.real_images[:n] + level * noise, 0.0, 1.0)
 
 
@@ -228,7 +228,7 @@ def test_metrics_callback_feeds_model_checkpoint_and_csv_logger(tmp_path):
     restored = NoisyCopyModel(real)
     restored(np.zeros((1, 1)))
     restored.load_weights(checkpoint_path)
-    assert float(keras.ops.convert_to_numpy(restored.noise_level)) == pytest.approx(NOISE_BY_EPOCH[1])
+    assert float(restored.noise_level.numpy()) == pytest.approx(NOISE_BY_EPOCH[1])
     assert model.history.history["swd_mean"] == pytest.approx(logged)
 
 
@@ -246,7 +246,7 @@ def test_a_checkpoint_listed_before_the_metrics_callback_saves_the_last_epoch_no
     restored = NoisyCopyModel(real)
     restored(np.zeros((1, 1)))
     restored.load_weights(checkpoint_path)
-    assert float(keras.ops.convert_to_numpy(restored.noise_level)) == pytest.approx(NOISE_BY_EPOCH[-1])
+    assert float(restored.noise_level.numpy()) == pytest.approx(NOISE_BY_EPOCH[-1])
 
 
 def test_metrics_callback_logs_nan_between_evaluations_and_evaluates_the_last_epoch(tmp_path):
