@@ -173,15 +173,17 @@ def test_without_ema_sampling_uses_the_generator():
 
 # -- from_vae -------------------------------------------------------------------------------------
 
-def tiny_vae():
+def tiny_vae(output_activation="sigmoid"):
     from gencompare.models.vae import VAE
 
     vae = VAE(
         image_shape=IMAGE_SHAPE,
         latent_dim=LATENT_DIM,
         encoder={"filters": [4, 8]},
-        decoder={"base_shape": [2, 2, 8], "filters": [8, 4], "batch_norm": True, "output_activation": "sigmoid"},
-        value_range=(0, 1),
+        decoder={"base_shape": [2, 2, 8], "filters": [8, 4], "batch_norm": True,
+                 "output_activation": output_activation},
+        reconstruction_loss="mse",
+        value_range=(0, 1) if output_activation == "sigmoid" else (-1, 1),
     )
     # Random weights everywhere, BatchNorm statistics included, so that a missed copy shows.
     rng = np.random.default_rng(5)
@@ -191,13 +193,19 @@ def tiny_vae():
     return vae
 
 
-@pytest.mark.parametrize("value_range", [(-1, 1), (0, 1)])
-def test_from_vae_generator_draws_the_decoders_images(value_range):
-    vae = tiny_vae()
+@pytest.mark.parametrize(
+    "decoder_output, value_range",
+    [("sigmoid", (-1, 1)), ("sigmoid", (0, 1)), ("tanh", (0, 1)), ("tanh", (-1, 1))],
+)
+def test_from_vae_generator_draws_the_decoders_images(decoder_output, value_range):
+    vae = tiny_vae(decoder_output)
     gan = GAN.from_vae(vae, value_range=value_range)
     latents = np.random.default_rng(0).normal(size=(16, LATENT_DIM)).astype("float32")
     decoded = np.asarray(vae.decode(tf.constant(latents)))
-    expected = 2.0 * decoded - 1.0 if value_range == (-1, 1) else decoded
+    # Map the decoder's range onto the GAN's: [0, 1] -> [-1, 1] is 2x - 1, the reverse (x + 1) / 2.
+    source_low = 0.0 if decoder_output == "sigmoid" else -1.0
+    unit = (decoded - source_low) / (1.0 - source_low)
+    expected = unit * (value_range[1] - value_range[0]) + value_range[0]
     np.testing.assert_allclose(np.asarray(gan.generator(latents)), expected, atol=1e-5)
     # The EMA copy starts from the copied weights, so default sampling draws the same images.
     np.testing.assert_allclose(gan.generate(latents), expected, atol=1e-5)
@@ -211,6 +219,8 @@ def test_from_vae_gan_trains_and_rejects_conflicting_arguments():
     assert np.isfinite(history.history["g_loss"][0])
     with pytest.raises(ValueError, match="latent_dim"):
         GAN.from_vae(vae, latent_dim=8)
+    with pytest.raises(ValueError, match="sigmoid or a tanh"):
+        GAN.from_vae(tiny_vae("linear"))
 
 
 # -- training through Keras -------------------------------------------------------------------------

@@ -30,6 +30,9 @@ from gencompare.models.sampling import standard_normal
 
 # The generator's output activation for each value range: images come out in the data's range.
 OUTPUT_ACTIVATIONS = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
+# Factor on the last layer's kernel and bias that maps one output activation's images onto the other's
+# range unchanged: 2·sigmoid(a) − 1 = tanh(a/2) and (tanh(a) + 1)/2 = sigmoid(2a).
+OUTPUT_REMAPPING_SCALES = {("sigmoid", "tanh"): 0.5, ("tanh", "sigmoid"): 2.0}
 # Keyword arguments of `compile` that make no sense for a model with two optimizers and its own loss.
 UNSUPPORTED_COMPILE_ARGUMENTS = ("optimizer", "metrics", "weighted_metrics", "loss_weights")
 SAMPLE_BATCH_SIZE = 256
@@ -566,10 +569,12 @@ class GAN(base.GenerativeModel):
     def from_vae(cls, vae, discriminator=None, **overrides):
         """A GAN whose generator is a copy of `vae`'s decoder: same architecture, same weights.
 
-        The decoder's sigmoid output (images in [0, 1]) becomes a tanh output for the default value
-        range (-1, 1). Since `2·sigmoid(a) − 1 = tanh(a / 2)`, halving the last layer's kernel and bias
-        makes the generator draw exactly the decoder's images, mapped to [-1, 1]. The latent prior
-        stays the VAE's N(0, I). The EMA generator starts from the copied weights.
+        The output activation is switched to the one of the GAN's value range without changing what
+        the network draws. For the usual sigmoid decoder (images in [0, 1]) and the default range
+        (-1, 1): `2·sigmoid(a) − 1 = tanh(a / 2)`, so a tanh output with the last layer's kernel and
+        bias halved draws exactly the decoder's images, mapped to [-1, 1]. (A tanh decoder going to
+        (0, 1) gets them doubled: `(tanh(a) + 1) / 2 = sigmoid(2a)`.) The latent prior stays the VAE's
+        N(0, I). The EMA generator starts from the copied weights.
 
         Args:
             vae: a `gencompare.models.VAE` (needs `decoder`, `decoder_spec`, `image_shape`,
@@ -579,16 +584,17 @@ class GAN(base.GenerativeModel):
 
         Raises:
             ValueError: if `overrides` tries to set the generator, image shape or latent size, or the
-                decoder does not end in a sigmoid.
+                decoder ends in neither a sigmoid nor a tanh.
         """
         fixed = sorted({"generator", "image_shape", "latent_dim"} & set(overrides))
         if fixed:
             raise ValueError(f"GAN.from_vae takes {fixed} from the VAE; do not pass them.")
         spec = _plain(vae.decoder_spec)
-        if spec.get("output_activation", "sigmoid") != "sigmoid":
+        source_activation = spec.get("output_activation", "sigmoid")
+        if source_activation not in OUTPUT_ACTIVATIONS.values():
             raise ValueError(
-                f"GAN.from_vae expects a decoder with a sigmoid output (images in [0, 1]), got "
-                f"{spec['output_activation']!r}."
+                f"GAN.from_vae needs a decoder ending in a sigmoid or a tanh (images in a bounded "
+                f"range), got output_activation={source_activation!r}."
             )
         value_range = base.normalize_value_range(overrides.pop("value_range", (-1, 1)))
         spec["output_activation"] = OUTPUT_ACTIVATIONS[value_range]
@@ -602,10 +608,9 @@ class GAN(base.GenerativeModel):
         )
         ema.check_same_architecture(gan.generator, vae.decoder)
         ema.copy_weights(gan.generator, vae.decoder)
-        if value_range == (-1.0, 1.0):
-            output_layer = gan.generator.get_layer("to_image")
-            for weight in output_layer.weights:
-                weight.assign(weight * 0.5)
+        scale = OUTPUT_REMAPPING_SCALES.get((source_activation, spec["output_activation"]), 1.0)
+        for weight in gan.generator.get_layer("to_image").weights:
+            weight.assign(weight * scale)
         gan.reset_ema()
         return gan
 
