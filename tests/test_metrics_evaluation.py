@@ -289,3 +289,15 @@ def test_evaluate_works_with_the_real_vae():
     assert 0.8 * 784 * np.log(2) < results["elbo_reconstruction"] < 1.5 * 784 * np.log(2)
     assert 0.04 < results["reconstruction_mse"] < 0.15
     assert np.isfinite(results["iw_bound_k4"]) and np.isfinite(results["swd_mean"])
+
+
+def test_evaluate_works_with_the_real_gan_in_its_signed_range():
+    from gencompare.models.gan import GAN
+
+    keras.utils.set_random_seed(0)
+    gan = GAN(image_shape=(16, 16, 3), latent_dim=4)  # default DCGAN-style networks, (-1, 1) images
+    faces = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+    results = evaluation.evaluate(gan, faces, count=12, swd_min_resolution=8, progress=False)
+    assert results["real_count"] == results["generated_count"] == 12
+    assert set(results) == {"real_count", "generated_count", "swd_16", "swd_8", "swd_mean"}
+    assert results["swd_mean"] > 0
