@@ -345,12 +345,17 @@ def build_training_state(model, batch):
     """Creates every variable a checkpoint holds, so that loading fills them instead of skipping them.
 
     Keras builds optimizer variables lazily at the first update and, when loading weights into an
-    optimizer that has none yet, only *warns* and skips them. Models with several optimizers (the
-    GAN) cannot be built by `optimizer.build` alone, so one real train step on `batch` creates
-    everything; the loaded checkpoint then overwrites all of it (weights, optimizer moments and
-    step counters).
+    optimizer that has none yet, only *warns* and skips them. A single optimizer over all
+    trainable variables is built directly. For other models whose optimizers are still unbuilt
+    (which variables each one updates is the model's business), one real train step on `batch`
+    creates everything; the loaded checkpoint then overwrites all of it (weights, optimizer
+    moments and step counters).
     """
-    if all(optimizer.built for optimizer in model_optimizers(model)) and model.built:
+    optimizers = model_optimizers(model)
+    if optimizers == [model.optimizer] and not model.optimizer.built:
+        # One optimizer over all trainable variables (the VAE): build it without a step.
+        model.optimizer.build(model.trainable_variables)
+    if all(optimizer.built for optimizer in optimizers) and model.built:
         return
     if isinstance(batch, tuple):
         model.train_on_batch(*batch)
