@@ -1,9 +1,9 @@
-"""Tests of gencompare.metrics.images.to_unit_range."""
+"""Tests of gencompare.metrics.images: range conversion and batched inference."""
 
 import numpy as np
 import pytest
 
-from gencompare.metrics.images import to_unit_range
+from gencompare.metrics.images import from_unit_range, run_in_batches, to_unit_range
 
 
 def test_uint8_and_both_float_ranges_map_to_the_same_unit_images():
@@ -26,3 +26,25 @@ def test_bad_images_get_clear_errors():
         to_unit_range(np.zeros((0, 2, 2, 1), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         to_unit_range(np.zeros((1, 2, 2, 1), np.uint8), (-1, 1))
+
+
+def test_from_unit_range_inverts_to_unit_range():
+    unit = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 2, 2, 1)
+    for value_range in ((0, 1), (-1, 1)):
+        np.testing.assert_allclose(to_unit_range(from_unit_range(unit, value_range), value_range), unit, atol=1e-6)
+    assert from_unit_range(unit, (-1, 1)).min() == -1.0
+
+
+def test_run_in_batches_keeps_order_and_bounds_the_batch():
+    seen = []
+
+    def row_sums(batch):
+        seen.append(len(batch))
+        return batch.reshape(len(batch), -1).sum(axis=1)
+
+    images = np.arange(7 * 2, dtype=np.float32).reshape(7, 1, 2, 1)
+    result = run_in_batches(row_sums, images, batch_size=3, progress=False)
+    np.testing.assert_array_equal(result, images.reshape(7, -1).sum(axis=1))
+    assert seen == [3, 3, 1]
+    with pytest.raises(ValueError, match="batch_size"):
+        run_in_batches(row_sums, images, batch_size=0)
