@@ -133,22 +133,33 @@ def collect(profile=None, *, runs=None, datasets=None, seed=0, data_dir=None, pr
     if not chosen:
         raise ValueError("No dataset is present: put MNIST (and any face set) under GENCOMPARE_DATA; "
                          "`python -m gencompare data info mnist` says where it is looked for.")
-    rows = []
-    for index, experiment in enumerate(chosen, start=1):
-        rows.append(_collect_one(experiment, profile, f"[{index}/{len(chosen)}]", runs=runs, seed=seed,
-                                 data_dir=data_dir, print_fn=print_fn))
-    return rows
+    return [collect_one(experiment, profile, runs=runs, seed=seed, data_dir=data_dir, print_fn=print_fn,
+                        step=f"[{index}/{len(chosen)}]")
+            for index, experiment in enumerate(chosen, start=1)]
 
 
-def _collect_one(experiment, profile, step, *, runs, seed, data_dir, print_fn):
+def collect_one(experiment, profile=None, *, runs=None, seed=0, data_dir=None, print_fn=print, step=""):
+    """Trains or reuses one experiment (see `profiles.run_experiment`) and measures it.
+
+    Args:
+        experiment: an experiment name (e.g. `"mnist-gan"`) or `profiles.Experiment`.
+        profile, runs, seed, data_dir, print_fn: as for `collect`.
+        step: prefix of the progress lines, e.g. `"[2/9]"`.
+
+    Returns:
+        A `Row`.
+    """
+    experiment = experiment if isinstance(experiment, profiles.Experiment) else profiles.get_experiment(experiment)
+    profile = profiles.get_profile(profile)
     folder = profiles.run_folder(experiment, profile, seed=seed, runs=runs)
     reused = is_finished(folder)
     budget = experiment.budget(profile)
     action = "reusing finished run" if reused else f"training ({_describe_budget(budget)})"
-    print_fn(f"{step} {experiment.name}: {action} in {folder}")
+    step = f"{step} " if step else ""
+    print_fn(f"{step}{experiment.name}: {action} in {folder}")
     result = profiles.run_experiment(experiment, profile, seed=seed, runs=runs, data_dir=data_dir,
                                      print_fn=print_fn if not reused else (lambda *_: None))
-    print_fn(f"{step} {experiment.name}: evaluating on {profile.evaluation_count} samples")
+    print_fn(f"{step}{experiment.name}: evaluating on {profile.evaluation_count} samples")
     metrics = evaluate_run(result.model, experiment.dataset, folder, profile, seed=seed, data_dir=data_dir)
     seconds, rate = profiles.training_speed(folder)
     trainable, sampler = parameter_counts(result.model)
@@ -399,15 +410,14 @@ def _test_images(row, count, data_dir):
     return (images.astype("float32") / 255.0 * (high - low) + low).astype("float32")
 
 
-def samples_figure(rows, dataset, path, seed):
-    """Every model of a dataset side by side, each drawing from latents of the same seed."""
+def samples_figure(rows, path=None, *, seed=0, title=None):
+    """The rows' models side by side, each drawing `SAMPLE_COUNT` images from latents of one seed."""
     from gencompare import plots
 
-    chosen = [row for row in rows if row.dataset == dataset]
-    panels = {row.label: row.model.sample(SAMPLE_COUNT, seed=seed) for row in chosen}
-    ranges = {row.label: row.model.value_range for row in chosen}
-    _close(plots.side_by_side(panels, value_range=ranges, columns=4, title=f"{dataset}: samples (seed {seed})",
-                              path=path))
+    panels = {row.label: row.model.sample(SAMPLE_COUNT, seed=seed) for row in rows}
+    ranges = {row.label: row.model.value_range for row in rows}
+    return plots.side_by_side(panels, value_range=ranges, columns=4, path=path,
+                              title=title or f"{rows[0].dataset}: samples (latent seed {seed})")
 
 
 def vae_figures(row, figures, data_dir):
@@ -445,25 +455,35 @@ def gan_figures(row, figures, seed):
     return {"interpolation": path}
 
 
-def class_histogram_figure(rows, path):
-    """Share of samples the MNIST classifier puts in each digit class, one bar group per model."""
+def class_histogram_figure(metrics_by_label, path=None):
+    """Share of samples the MNIST classifier puts in each digit class, one bar group per model.
+
+    Args:
+        metrics_by_label: `{label: evaluate() results}`; entries without class fractions are skipped.
+        path: if given, the PNG is written there too.
+
+    Returns:
+        The Figure.
+    """
     import matplotlib.figure
     import numpy as np
 
-    chosen = [row for row in rows if "class_fraction_0" in row.metrics]
+    chosen = {label: metrics for label, metrics in metrics_by_label.items() if "class_fraction_0" in metrics}
     figure = matplotlib.figure.Figure(figsize=(8, 3.5), dpi=100)
     axes = figure.add_subplot()
     width = 0.8 / max(len(chosen), 1)
-    for index, row in enumerate(chosen):
-        fractions = [row.metrics[f"class_fraction_{digit}"] for digit in range(10)]
-        axes.bar(np.arange(10) + index * width - 0.4 + width / 2, fractions, width, label=row.label)
+    for index, (label, metrics) in enumerate(chosen.items()):
+        fractions = [metrics[f"class_fraction_{digit}"] for digit in range(10)]
+        axes.bar(np.arange(10) + index * width - 0.4 + width / 2, fractions, width, label=label)
     axes.axhline(0.1, color="black", linestyle="--", linewidth=1, label="uniform")
     axes.set(xticks=range(10), xlabel="digit predicted by the classifier", ylabel="share of samples",
              title="MNIST: which digits each model draws")
     axes.legend(fontsize="small", ncol=2)
     figure.tight_layout()
-    figure.savefig(path)
-    return path
+    if path is not None:
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
+    return figure
 
 
 def write_figures(rows, figures, *, seed=0, data_dir=None, print_fn=print):
@@ -475,10 +495,11 @@ def write_figures(rows, figures, *, seed=0, data_dir=None, print_fn=print):
     for dataset in dict.fromkeys(row.dataset for row in rows):
         print_fn(f"figures: {dataset}")
         entry = written.setdefault(dataset, {"samples": figures / f"{dataset}-samples.png", "rows": {}})
-        samples_figure(rows, dataset, entry["samples"], seed)
-        if any("class_fraction_0" in row.metrics for row in rows if row.dataset == dataset):
-            entry["classes"] = class_histogram_figure([r for r in rows if r.dataset == dataset],
-                                                      figures / f"{dataset}-classes.png")
+        _close(samples_figure([row for row in rows if row.dataset == dataset], entry["samples"], seed=seed))
+        measured = {row.label: row.metrics for row in rows if row.dataset == dataset}
+        if any("class_fraction_0" in metrics for metrics in measured.values()):
+            entry["classes"] = figures / f"{dataset}-classes.png"
+            _close(class_histogram_figure(measured, entry["classes"]))
     for row in rows:
         row_figures = {"losses": figures / f"{row.experiment.name}-losses.png"}
         _close(plots.loss_curves(row.run_dir / "history.csv", title=f"{row.label} on {row.dataset}",
