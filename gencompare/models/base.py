@@ -6,11 +6,15 @@ precision give the same updates as one float32 device):
 * A loss term is first computed **per example**, then averaged over the *local* batch: that local
   mean is what the loss trackers (`keras.metrics.Mean`) receive. Keras aggregates tracker state across
   replicas, so the reported value is the global mean.
-* The value differentiated is `gradient_loss(optimizer, loss)`: the local mean divided by the number
-  of replicas (replicas' gradients are *summed*, so this gives the global-batch mean), then multiplied
-  by the optimizer's loss scale (1 unless it is a `LossScaleOptimizer`).
+* The value differentiated is `gradient_loss(optimizer, loss, batch_size)`: the local mean times
+  `local batch / global batch` (the local sum over the global batch size; replicas' gradients are
+  *summed*, so this gives the global-batch mean), then multiplied by the optimizer's loss scale (1
+  unless it is a `LossScaleOptimizer`).
 * `apply_gradients` hands the gradients to the optimizer, which unscales them (loss scaling) and
-  all-reduces them (strategies).
+  all-reduces them (strategies); under a strategy the replicas first agree on whether the step is
+  skipped for non-finite gradients.
+* Per-example noise comes from `sampling.batch_normal`: each replica draws its rows of the global
+  batch's noise.
 """
 
 import dataclasses
@@ -137,21 +141,85 @@ def num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def gradient_loss(optimizer, loss):
-    """The value to differentiate for a local-batch-mean `loss`: divided by replicas, loss-scaled.
+def local_share(batch_size):
+    """This replica's share of the global batch, `local examples / global examples` (1 without a strategy).
 
+    With a static `batch_size` the split is even (tf.distribute splits a static global batch evenly),
+    so the share is `1 / replicas`; with a dynamic one (a last partial batch, split unevenly) the
+    replicas all-reduce their batch sizes.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:
+        return 1.0
+    if batch_size is None or tf.get_static_value(batch_size) is not None:
+        return 1.0 / replicas
+    local = tf.cast(batch_size, tf.float32)
+    return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def gradient_loss(optimizer, loss, batch_size=None):
+    """The value to differentiate for a local-batch-mean `loss`: reduced by the global batch, loss-scaled.
+
+    `loss · local / global` is this replica's sum of per-example losses divided by the **global** batch
+    size; replicas' gradients are summed, so the update is that of the global-batch mean, as on one
+    device. `batch_size` is the local batch size (needed only for batches that may split unevenly).
     Call it inside the `GradientTape`.
     """
-    replicas = num_replicas()
-    if replicas > 1:
-        loss = loss / tf.cast(replicas, loss.dtype)
+    share = local_share(batch_size)
+    if not (isinstance(share, float) and share == 1.0):
+        loss = loss * tf.cast(share, loss.dtype)
     return optimizer.scale_loss(loss)
+
+
+def _agree_on_finiteness(gradients):
+    """Makes every replica's gradients non-finite when any replica's are.
+
+    `LossScaleOptimizer` decides to skip a step from the gradients *before* they are all-reduced
+    (Keras 3.15): replicas may disagree, and then one would apply the step and the other not (under
+    MultiWorkerMirroredStrategy: one waits forever in the all-reduce), or an infinite gradient would be
+    summed into the weights. One scalar all-reduce makes the decision global.
+    """
+    present = [gradient for gradient in gradients if gradient is not None]
+    if not present:
+        return gradients
+    local_bad = 1.0 - tf.cast(
+        tf.reduce_all([tf.reduce_all(tf.math.is_finite(gradient)) for gradient in present]), tf.float32
+    )
+    any_bad = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_bad)
+    poison = tf.where(any_bad > 0.0, float("nan"), 0.0)
+    return [None if gradient is None else gradient + tf.cast(poison, gradient.dtype) for gradient in gradients]
 
 
 def apply_gradients(optimizer, tape, scaled_loss, variables):
     """Differentiates `scaled_loss` (from `gradient_loss`) and applies the update to `variables`."""
     gradients = tape.gradient(scaled_loss, variables)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and num_replicas() > 1:
+        gradients = _agree_on_finiteness(gradients)
     optimizer.apply_gradients(zip(gradients, variables))
+
+
+def _multi_worker(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy spanning several workers (Keras' own test)."""
+    in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        in_multi_worker_mode and in_multi_worker_mode()
+    )
+
+
+def metric_logs(metrics):
+    """`{name: result}` of `metrics`: what a `train_step`/`test_step` returns.
+
+    Under a multi-worker `MultiWorkerMirroredStrategy`, Keras 3 reduces each step output with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails for scalars ("Invalid reduction dimension 0
+    for input with 0 dimensions", tensorflow/tensorflow#72388). There the results are returned with
+    shape `(1,)`, which that reduction turns into the same scalar. Epoch logs are read from the
+    metrics themselves (summed over replicas), so they are global means either way.
+    """
+    logs = {metric.name: metric.result() for metric in metrics}
+    if _multi_worker(tf.distribute.get_strategy()):
+        logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
 
 
 def with_loss_scaling(optimizer, dtype_policy=None):

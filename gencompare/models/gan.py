@@ -26,7 +26,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompare.models import base, ema, gan_losses, networks
-from gencompare.models.sampling import standard_normal
+from gencompare.models.sampling import batch_normal, standard_normal
 
 # The generator's output activation for each value range: images come out in the data's range.
 OUTPUT_ACTIVATIONS = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}
@@ -313,8 +313,8 @@ class GAN(base.GenerativeModel):
                 "state, so give each network its own, e.g. two `keras.optimizers.Adam(...)`."
             )
         # Keras wraps only `self.optimizer` for float16 policies; a GAN has two optimizers.
-        self.d_optimizer = base.with_loss_scaling(d_optimizer)
-        self.g_optimizer = base.with_loss_scaling(g_optimizer)
+        self.d_optimizer = base.with_loss_scaling(d_optimizer, self.dtype_policy)
+        self.g_optimizer = base.with_loss_scaling(g_optimizer, self.dtype_policy)
         self.adversarial_loss = adversarial_loss
         self.gp_weight = float(gp_weight)
         self.d_steps = int(d_steps)
@@ -393,24 +393,26 @@ class GAN(base.GenerativeModel):
         """Images drawn by the (raw, trained) generator from `latents` of shape `(batch, latent_dim)`."""
         return self.generator(latents, training=training)
 
-    # Every draw below goes through `sampling.standard_normal`, which gives the same numbers with
-    # and without XLA (keras.random does not), so one `seed` fixes a run whatever `jit_compile` says
-    # (Keras' Dropout layers excepted: they draw with keras.random).
+    # Every draw below goes through `sampling.batch_normal` (`standard_normal` underneath), which
+    # gives the same numbers with and without XLA (keras.random does not), so one `seed` fixes a run
+    # whatever `jit_compile` says (Keras' Dropout layers excepted: they draw with keras.random). Under
+    # a tf.distribute strategy each replica takes its rows of the global batch's noise, so N replicas
+    # see the noise one device would see (Dropout masks excepted: they repeat on every replica).
 
     def _latents(self, count):
         """`count` latent vectors from N(0, I), fresh at every step (drawn from `seed_generator`)."""
-        return standard_normal((count, self.latent_dim), "float32", self.seed_generator)
+        return batch_normal((count, self.latent_dim), "float32", self.seed_generator)
 
     def _interpolation_weights(self, count):
         """Per-example α ~ Uniform(0, 1) for the gradient penalty: Φ(n) for n ~ N(0, 1)."""
-        normal = standard_normal((count,), "float32", self.seed_generator)
+        normal = batch_normal((count,), "float32", self.seed_generator)
         return 0.5 * (1.0 + ops.erf(normal / np.sqrt(2.0)))
 
     def _discriminator_input(self, images):
         """Adds instance noise (if configured) to what the discriminator sees."""
         if not self.instance_noise:
             return images
-        noise = standard_normal(ops.shape(images), images.dtype, self.seed_generator)
+        noise = batch_normal(ops.shape(images), images.dtype, self.seed_generator)
         return images + self.instance_noise * noise
 
     def _images(self, data, where):
@@ -451,7 +453,7 @@ class GAN(base.GenerativeModel):
                 images, fakes, training=True
             )
             objective = d_loss if penalty is None else d_loss + self.gp_weight * penalty
-            scaled = base.gradient_loss(self.d_optimizer, objective)
+            scaled = base.gradient_loss(self.d_optimizer, objective, ops.shape(images)[0])
         base.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
         self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
 
@@ -467,7 +469,7 @@ class GAN(base.GenerativeModel):
             fakes = self.generator(latents, training=True)
             fake_logits = _call_keeping_state(self.discriminator, self._discriminator_input(fakes))
             g_loss = self.adversarial_loss.generator(fake_logits)
-            scaled = base.gradient_loss(self.g_optimizer, g_loss)
+            scaled = base.gradient_loss(self.g_optimizer, g_loss, batch_size)
         base.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.g_loss_tracker.update_state(g_loss)
 
@@ -491,7 +493,7 @@ class GAN(base.GenerativeModel):
             self.discriminator_step(images)
         self.generator_step(ops.shape(images)[0])
         self.update_ema()
-        return {metric.name: metric.result() for metric in self.metrics}
+        return base.metric_logs(self.metrics)
 
     def test_step(self, data):
         """The discriminator's loss and accuracy on held-out real images and fresh fakes."""
@@ -502,7 +504,7 @@ class GAN(base.GenerativeModel):
         )
         self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
         self.g_loss_tracker.update_state(self.adversarial_loss.generator(fake_logits))
-        return {metric.name: metric.result() for metric in self.metrics}
+        return base.metric_logs(self.metrics)
 
     def _check_compiled(self):
         if self.adversarial_loss is None:

@@ -17,6 +17,32 @@ from keras import layers
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "tanh", "sigmoid", "linear")
 OUTPUT_LAYERS = ("conv", "conv_transpose")
+# `batch_norm` values: off, statistics over the global batch (synchronized across the replicas of a
+# tf.distribute strategy; True means the same), or per-replica statistics (no all-reduce per layer).
+BATCH_NORM_MODES = (False, True, "sync", "local")
+
+
+def check_batch_norm(batch_norm):
+    """Returns `batch_norm` if it is one of `BATCH_NORM_MODES`."""
+    if not any(batch_norm is mode or (isinstance(mode, str) and batch_norm == mode) for mode in BATCH_NORM_MODES):
+        raise ValueError(f"`batch_norm` must be one of {BATCH_NORM_MODES}, got {batch_norm!r}.")
+    return batch_norm
+
+
+def batch_norm_layer(batch_norm, name):
+    """A `BatchNormalization` layer for a `batch_norm` mode other than False.
+
+    `True`/`"sync"` compute the statistics over the **global** batch: built under a `tf.distribute`
+    strategy with several replicas, the layer is `synchronized` (each replica all-reduces its sums),
+    so training equals single-device training on the global batch. Built without one it is a plain
+    layer (Keras' synchronized code path would compute `E[x²] - E[x]²` even on one device). `"local"`
+    keeps per-replica statistics: no all-reduce per layer, but each replica normalises with its own
+    slice of the batch (the classic multi-GPU behaviour; with small per-replica batches it hurts).
+    """
+    import tensorflow as tf
+
+    synchronized = batch_norm != "local" and tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return layers.BatchNormalization(synchronized=synchronized, name=name)
 
 
 def _per_layer(value, count, name):
@@ -61,7 +87,9 @@ def build_conv_trunk(
         filters: list of output channels, one per conv layer.
         kernel_size: int, or a list with one kernel size per layer.
         strides: int, or a list with one stride per layer.
-        batch_norm: whether a `BatchNormalization` follows each conv (the conv then has no bias).
+        batch_norm: whether a `BatchNormalization` follows each conv (the conv then has no bias):
+            False, True (= `"sync"`: global-batch statistics under a strategy) or `"local"`
+            (per-replica statistics); see `batch_norm_layer`.
         activation: one of `ACTIVATIONS`.
         leaky_slope: negative slope when `activation="leaky_relu"`.
         dropout: dropout rate after each block (0 disables it).
@@ -77,6 +105,7 @@ def build_conv_trunk(
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
     _check_activation(activation)
+    check_batch_norm(batch_norm)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
@@ -85,7 +114,7 @@ def build_conv_trunk(
             width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"conv_{index}"
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"bn_{index}")(x)
+            x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout_{index}")(x)
@@ -125,7 +154,8 @@ def build_deconv_generator(
         kernel_size: int or per-layer list for the transposed convs.
         strides: int or per-layer list for the transposed convs.
         batch_norm: whether a `BatchNormalization` follows each transposed conv (and the dense layer,
-            unless `dense_batch_norm` says otherwise).
+            unless `dense_batch_norm` says otherwise): False, True/`"sync"` or `"local"` (see
+            `batch_norm_layer`).
         activation: hidden activation, one of `ACTIVATIONS`.
         leaky_slope: negative slope when `activation="leaky_relu"`.
         dense_batch_norm: batch-norm after the dense projection; defaults to `batch_norm`.
@@ -150,7 +180,8 @@ def build_deconv_generator(
     _check_activation(output_activation, "output_activation")
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
-    dense_batch_norm = batch_norm if dense_batch_norm is None else dense_batch_norm
+    check_batch_norm(batch_norm)
+    dense_batch_norm = batch_norm if dense_batch_norm is None else check_batch_norm(dense_batch_norm)
     dense_activation = activation if dense_activation is None else dense_activation
     base_shape = tuple(base_shape)
     output_shape = tuple(output_shape)
@@ -159,7 +190,7 @@ def build_deconv_generator(
     units = base_shape[0] * base_shape[1] * base_shape[2]
     x = layers.Dense(units, use_bias=not dense_batch_norm, name="project")(inputs)
     if dense_batch_norm:
-        x = layers.BatchNormalization(name="project_bn")(x)
+        x = batch_norm_layer(dense_batch_norm, name="project_bn")(x)
     x = activation_layer(dense_activation, leaky_slope=leaky_slope, name="project_act")(x)
     x = layers.Reshape(base_shape, name="reshape")(x)
     for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
@@ -167,7 +198,7 @@ def build_deconv_generator(
             width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"deconv_{index}"
         )(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"bn_{index}")(x)
+            x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
     channels = output_shape[-1]
     if output_layer == "conv_transpose":

@@ -11,6 +11,9 @@ from keras import ops
 class Sampling(keras.layers.Layer):
     """Draws `z = z_mean + exp(z_log_var / 2) * epsilon` with `epsilon ~ N(0, I)`.
 
+    `epsilon` comes from `batch_normal`: under a `tf.distribute` strategy each replica gets its own
+    rows of the noise one device would draw for the whole global batch.
+
     The noise comes from a `keras.random.SeedGenerator`, so every call inside a compiled train step
     draws new noise while the whole run stays reproducible from one seed. A model usually owns that
     generator (its state is then saved with the model) and passes it at call time; a layer built with
@@ -41,7 +44,7 @@ class Sampling(keras.layers.Layer):
                 "Sampling needs a random source: build it with `Sampling(seed=...)` or pass "
                 "`seed_generator=` when calling it."
             )
-        epsilon = standard_normal(ops.shape(z_mean), z_mean.dtype, seed_generator)
+        epsilon = batch_normal(ops.shape(z_mean), z_mean.dtype, seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
     def compute_output_shape(self, z_mean_shape, z_log_var_shape=None):
@@ -72,3 +75,36 @@ def standard_normal(shape, dtype, seed_generator):
     uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * 2.0**-24
     radius = tf.sqrt(-2.0 * tf.math.log(uniform[0]))
     return tf.cast(radius * tf.cos(2.0 * math.pi * uniform[1]), dtype)
+
+
+def batch_normal(shape, dtype, seed_generator):
+    """Per-example standard-normal noise (`shape[0]` is the batch): this replica's share of it.
+
+    Without a strategy (or with one replica) this is `standard_normal(shape, ...)`. Under a
+    `tf.distribute` strategy the seed generator's state is mirrored, so `standard_normal` would give
+    every replica the *same* noise. Instead every replica draws the noise one device would draw for the
+    **global** batch and keeps its own rows: replica `r` holds examples `offset_r ... offset_r + n_r`
+    of the global batch (that is how `tf.distribute` splits a batch), so it takes those rows. A step
+    on N replicas then sees exactly the noise of a single-device step on the global batch. Latent and
+    ε tensors are small; drawing N times as many numbers costs nothing measurable.
+
+    With a static batch size every replica holds the same number of examples (tf.distribute splits a
+    static global batch evenly), so no communication is needed; with a dynamic one (a last partial
+    batch) the replicas all-gather their batch sizes to find their offsets.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:
+        return standard_normal(shape, dtype, seed_generator)
+    static_local = None if tf.is_tensor(shape) else tf.get_static_value(shape[0])
+    shape = tf.cast(tf.stack(shape) if isinstance(shape, (tuple, list)) else shape, tf.int32)
+    local = shape[0]
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+    if static_local is not None:
+        offset, total = replica * static_local, static_local * replicas
+    else:
+        sizes = context.all_gather(tf.reshape(local, (1,)), axis=0)
+        offset = tf.reduce_sum(sizes[:replica])
+        total = tf.reduce_sum(sizes)
+    noise = standard_normal(tf.concat([[total], shape[1:]], axis=0), dtype, seed_generator)
+    return noise[offset : offset + local]

@@ -302,14 +302,14 @@ class VAE(base.GenerativeModel):
         self.total_loss_tracker.update_state(total)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
-        return {metric.name: metric.result() for metric in self.metrics}
+        return base.metric_logs(self.metrics)
 
     def train_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         base.check_image_tensor(images, self.image_shape, "VAE.fit")
         with tf.GradientTape() as tape:
             reconstruction, kl, total = self._batch_losses(images, training=True)
-            scaled_loss = base.gradient_loss(self.optimizer, total)
+            scaled_loss = base.gradient_loss(self.optimizer, total, ops.shape(images)[0])
         base.apply_gradients(self.optimizer, tape, scaled_loss, self.trainable_variables)
         return self._update_trackers(reconstruction, kl, total)
 

@@ -1,0 +1,196 @@
+"""tf.distribute: one step on N replicas equals one step on one device; multi-worker workers agree.
+
+Strategies with several devices need logical devices or `TF_CONFIG` set before TensorFlow starts,
+so those runs happen in subprocesses (`tests/distributed_worker.py`); this module only checks what
+they wrote.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gencompare import distribute
+from gencompare.models import base, networks
+from gencompare.models.sampling import batch_normal, standard_normal
+
+WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
+REPO_ROOT = WORKER.parents[1]
+CASES = ("vae", "vae_batch_norm", "gan_bce", "gan_wgan_gp")
+WORKER_TIMEOUT = 240
+
+
+def _worker_env(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # One intra-op thread per worker: two workers on a 2-core machine must not oversubscribe it.
+    env.update(extra)
+    return env
+
+
+def _load(path):
+    data = np.load(path)
+    return json.loads(str(data["report"])), data
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """Runs the MirroredStrategy worker once (2 logical CPUs) and loads what it wrote."""
+    out = tmp_path_factory.mktemp("mirrored") / "result.npz"
+    completed = subprocess.run(
+        [sys.executable, str(WORKER), "mirrored", str(out)],
+        env=_worker_env(), capture_output=True, text=True, timeout=WORKER_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return _load(out)
+
+
+def _weights(data, prefix):
+    count = len([key for key in data.files if key.startswith(prefix + "/")])
+    return [data[f"{prefix}/{index}"] for index in range(count)]
+
+
+# -- MirroredStrategy on 2 logical CPUs vs one device ------------------------------------------
+
+@pytest.mark.parametrize("case", CASES)
+def test_mirrored_steps_give_the_single_device_weights_losses_and_counters(mirrored, case):
+    report, data = mirrored
+    assert report["replicas"] == 2
+    single, replicated = report[case]["single"], report[case]["mirrored"]
+    # Reported losses: the global-batch means, as on one device.
+    assert single["logs"].keys() == replicated["logs"].keys()
+    for name, value in single["logs"].items():
+        assert replicated["logs"][name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+    # Seed generator, optimizer and EMA counters advance once per step, not once per replica.
+    for name in single:
+        if name != "logs":
+            assert replicated[name] == single[name], name
+    initial = _weights(data, f"{case}/initial")
+    single_updates = [w - w0 for w, w0 in zip(_weights(data, f"{case}/single"), initial)]
+    mirrored_updates = [w - w0 for w, w0 in zip(_weights(data, f"{case}/mirrored"), initial)]
+    largest = max(float(np.abs(update).max()) for update in single_updates)
+    assert largest > 1e-4  # the steps did train
+    # Summed-instead-of-averaged gradients would give 2x the update; the same noise on both replicas
+    # changes updates by 10-100 %. Float reordering in the all-reduce stays around 1e-6 of the update.
+    for index, (expected, got) in enumerate(zip(single_updates, mirrored_updates)):
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * largest, err_msg=f"weight {index}")
+
+
+def test_batch_norm_is_synchronized_only_under_the_strategy(mirrored):
+    report, _ = mirrored
+    for case in ("vae_batch_norm", "gan_bce"):
+        layers = report[case]["batch_norm_synchronized"]
+        assert layers and all(entry.endswith("=True") for entry in layers), layers
+    assert report["vae"]["batch_norm_synchronized"] == []
+    # Built without a strategy: plain layers (the synchronized path would change one-device numerics).
+    trunk = networks.build_conv_trunk((8, 8, 1), [4], batch_norm=True)
+    assert trunk.get_layer("bn_0").synchronized is False
+    local = networks.build_conv_trunk((8, 8, 1), [4], batch_norm="local")
+    assert local.get_layer("bn_0").synchronized is False
+    with pytest.raises(ValueError, match="batch_norm"):
+        networks.build_conv_trunk((8, 8, 1), [4], batch_norm="global")
+
+
+@pytest.mark.parametrize("split", ["even", "uneven"])
+def test_each_replica_draws_its_rows_of_the_global_batch_noise(mirrored, split):
+    _, data = mirrored
+    single = data[f"noise/{split}/single"]
+    replicas = np.concatenate([data[f"noise/{split}/replica0"], data[f"noise/{split}/replica1"]])
+    np.testing.assert_array_equal(replicas, single)
+    assert not np.allclose(data[f"noise/{split}/replica0"][:2], data[f"noise/{split}/replica1"][:2])
+    # One draw advances the (mirrored) generator once.
+    np.testing.assert_array_equal(data[f"noise/{split}/state"], [5, 1])
+
+
+def test_a_float16_overflow_on_one_replica_skips_the_step_on_all(mirrored):
+    report, data = mirrored
+    result = report["loss_scale_disagreement"]
+    assert result["compute_dtype"] == "float16"
+    assert result["optimizer"] == "LossScaleOptimizer"
+    assert result["scale_after"] == result["scale_before"] / 2
+    assert result["iterations"] == 0
+    assert result["all_finite"]
+    for before, after in zip(_weights(data, "overflow/before"), _weights(data, "overflow/after")):
+        np.testing.assert_array_equal(after, before)
+
+
+# -- MultiWorkerMirroredStrategy: two processes on 127.0.0.1 ------------------------------------
+
+def _free_ports(count):
+    sockets = []
+    try:
+        for _ in range(count):
+            handle = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            handle.bind(("127.0.0.1", 0))
+            sockets.append(handle)
+        return [handle.getsockname()[1] for handle in sockets]
+    finally:
+        for handle in sockets:
+            handle.close()
+
+
+def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path):
+    try:
+        ports = _free_ports(2)
+    except OSError as error:
+        pytest.skip(f"cannot open local TCP ports for the workers: {error}")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        log = open(tmp_path / f"worker{index}.log", "w")
+        workers.append((subprocess.Popen(
+            [sys.executable, str(WORKER), "multiworker", str(tmp_path / f"worker{index}.npz")],
+            env=_worker_env(TF_CONFIG=tf_config), stdout=log, stderr=subprocess.STDOUT,
+        ), log))
+    try:
+        for process, _ in workers:
+            process.wait(timeout=WORKER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"multi-worker training did not finish in {WORKER_TIMEOUT} s (workers killed)")
+    finally:
+        for process, log in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+    for index, (process, _) in enumerate(workers):
+        assert process.returncode == 0, (tmp_path / f"worker{index}.log").read_text()[-4000:]
+
+    (first, first_data), (second, second_data) = (_load(tmp_path / f"worker{i}.npz") for i in range(2))
+    assert first["replicas"] == second["replicas"] == 2
+    assert first["iterations"] == second["iterations"] == 6
+    assert first["seed_state"] == second["seed_state"]
+    assert first["logs"] == second["logs"]
+    assert all(np.isfinite(value) for values in first["logs"].values() for value in values)
+    # The real input pipeline (numpy_function gather) is auto-sharded: worker i gets the i-th half
+    # of every global batch, exactly the batch one process would see.
+    for index in range(2):
+        np.testing.assert_array_equal(
+            np.concatenate([first_data[f"seen/{index}"], second_data[f"seen/{index}"]]),
+            first_data[f"expected/{index}"],
+        )
+    final_first, final_second = _weights(first_data, "final"), _weights(second_data, "final")
+    for got, expected in zip(final_second, final_first):
+        np.testing.assert_array_equal(got, expected)
+    assert any(not np.allclose(w, w0) for w, w0 in zip(final_first, _weights(first_data, "initial")))
+
+
+# -- in-process helpers (one device) --------------------------------------------------------------
+
+def test_without_a_strategy_the_helpers_change_nothing():
+    first, second = keras.random.SeedGenerator(3), keras.random.SeedGenerator(3)
+    np.testing.assert_array_equal(
+        batch_normal((4, 2), "float32", first), standard_normal((4, 2), "float32", second)
+    )
+    assert base.local_share(8) == 1.0
+    assert base.metric_logs([]) == {}
+    assert distribute.num_replicas(tf.distribute.get_strategy()) == 1
