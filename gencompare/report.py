@@ -469,7 +469,7 @@ def class_histogram_figure(metrics_by_label, path=None):
     import numpy as np
 
     chosen = {label: metrics for label, metrics in metrics_by_label.items() if "class_fraction_0" in metrics}
-    figure = matplotlib.figure.Figure(figsize=(8, 3.5), dpi=100)
+    figure = matplotlib.figure.Figure(figsize=(10, 3.5), dpi=100)
     axes = figure.add_subplot()
     width = 0.8 / max(len(chosen), 1)
     for index, (label, metrics) in enumerate(chosen.items()):
@@ -478,7 +478,7 @@ def class_histogram_figure(metrics_by_label, path=None):
     axes.axhline(0.1, color="black", linestyle="--", linewidth=1, label="uniform")
     axes.set(xticks=range(10), xlabel="digit predicted by the classifier", ylabel="share of samples",
              title="MNIST: which digits each model draws")
-    axes.legend(fontsize="small", ncol=2)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     if path is not None:
         pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
