@@ -661,15 +661,33 @@ examples:
 """
 
 
+def _profile_name(text):
+    """argparse type of `--profile`: checked at once, before anything heavy is imported."""
+    try:
+        return profiles.get_profile(text).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}.")
+    return value
+
+
 def add_report_arguments(parser):
     """The options of `gencompare report`."""
-    parser.add_argument("--profile", default=None, help=f"one of {', '.join(profiles.PROFILES)} "
+    parser.add_argument("--profile", type=_profile_name, default=None, help=f"one of {', '.join(profiles.PROFILES)} "
                         f"(default: ${profiles.ENVIRONMENT_VARIABLE}, else {profiles.DEFAULT_PROFILE})")
     parser.add_argument("--out", default=None, help="output folder (default: reports/; reports/smoke/ for smoke)")
     parser.add_argument("--runs", default=None, help="folder of the run folders (default: runs/PROFILE)")
     parser.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                         help="datasets to include (default: every dataset whose files are present)")
-    parser.add_argument("--seed", type=int, default=0, help="the one seed of every run and metric (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="the one seed of every run and metric (default 0)")
     parser.add_argument("--data-dir", default=None, help="datasets folder (default: $GENCOMPARE_DATA)")
     return parser
 
@@ -688,8 +706,6 @@ def add_report_command(subparsers):
 
 def report_command(arguments):
     """Runs `make_report` from parsed arguments; returns the exit status."""
-    if arguments.seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer, got {arguments.seed}.")
     make_report(arguments.profile, out=arguments.out, runs=arguments.runs, datasets=arguments.datasets,
                 seed=arguments.seed, data_dir=arguments.data_dir)
     return 0

@@ -87,9 +87,13 @@ def test_a_second_invocation_reuses_every_run(smoke_report):
 
 
 def test_unknown_profile_is_one_clear_line(capsys):
-    assert report.main(["--profile", "fast"]) == 2
-    error = capsys.readouterr().err
-    assert error.strip() == "gencompare: error: Unknown profile 'fast'; choose one of smoke, quick, full."
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--profile", "fast"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("gencompare report: error: argument --profile: Unknown profile 'fast'; choose one of "
+                            "smoke, quick, full.")
+    assert len(error.splitlines()) == 1
 
 
 def test_unknown_dataset_is_one_clear_line(capsys, tmp_path):
