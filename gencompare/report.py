@@ -114,7 +114,7 @@ def parameter_counts(model):
     return trainable, int(sampler.count_params())
 
 
-def collect(profile=None, *, runs=None, datasets=None, seed=0, data_dir=None, print_fn=print):
+def collect(profile=None, *, runs=None, datasets=None, seed=0, data_dir=None, print_fn=print, failures=None):
     """Trains or reuses every experiment of the profile and measures it.
 
     Args:
@@ -124,6 +124,8 @@ def collect(profile=None, *, runs=None, datasets=None, seed=0, data_dir=None, pr
         seed: the one seed of training and evaluation.
         data_dir: the datasets' folder (default `GENCOMPARE_DATA`).
         print_fn: where progress lines go.
+        failures: if a list, a run that diverges (`gencompare.train.TrainingDiverged`) is appended to
+            it as `(experiment name, message)` and left out, and the others go on; if None, it raises.
 
     Returns:
         A list of `Row`, in the order of the experiment table.
@@ -133,9 +135,19 @@ def collect(profile=None, *, runs=None, datasets=None, seed=0, data_dir=None, pr
     if not chosen:
         raise ValueError("No dataset is present: put MNIST (and any face set) under GENCOMPARE_DATA; "
                          "`python -m gencompare data info mnist` says where it is looked for.")
-    return [collect_one(experiment, profile, runs=runs, seed=seed, data_dir=data_dir, print_fn=print_fn,
-                        step=f"[{index}/{len(chosen)}]")
-            for index, experiment in enumerate(chosen, start=1)]
+    from gencompare.train import TrainingDiverged
+
+    rows = []
+    for index, experiment in enumerate(chosen, start=1):
+        try:
+            rows.append(collect_one(experiment, profile, runs=runs, seed=seed, data_dir=data_dir,
+                                    print_fn=print_fn, step=f"[{index}/{len(chosen)}]"))
+        except TrainingDiverged as error:
+            if failures is None:
+                raise
+            print_fn(f"{experiment.name}: diverged, left out of the report: {error}")
+            failures.append((experiment.name, " ".join(str(error).split())))
+    return rows
 
 
 def collect_one(experiment, profile=None, *, runs=None, seed=0, data_dir=None, print_fn=print, step=""):
@@ -554,7 +566,15 @@ def missing_datasets_note(rows):
             "download NAME` fetches one (Kaggle credentials needed), then rerun this command.")
 
 
-def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs):
+def failures_note(failures):
+    """Lines naming the runs that diverged and were left out."""
+    if not failures:
+        return None
+    lines = ["**Runs that diverged and are left out** (their last good checkpoint is kept):", ""]
+    return "\n".join(lines + [f"* `{name}`: {message}" for name, message in failures])
+
+
+def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs, failures=()):
     """The whole `README.md` of the report."""
     trained = sum(not row.reused for row in rows)
     lines = [
@@ -573,7 +593,7 @@ def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs):
         f"* **Metrics:** {profile.evaluation_count} samples against up to as many held-out test images.",
         "",
     ]
-    for note in (profile_caveat(profile), missing_datasets_note(rows)):
+    for note in (profile_caveat(profile), missing_datasets_note(rows), failures_note(failures)):
         if note:
             lines += [note, ""]
     for dataset, entry in figures.items():
@@ -641,9 +661,13 @@ def make_report(profile=None, *, out=None, runs=None, datasets=None, seed=0, dat
     profile = profiles.get_profile(profile)
     out = pathlib.Path(out) if out is not None else default_out(profile)
     runs = pathlib.Path(runs) if runs is not None else profiles.runs_dir(profile)
-    rows = collect(profile, runs=runs, datasets=datasets, seed=seed, data_dir=data_dir, print_fn=print_fn)
+    failures = []
+    rows = collect(profile, runs=runs, datasets=datasets, seed=seed, data_dir=data_dir, print_fn=print_fn,
+                   failures=failures)
+    if not rows:
+        raise ValueError("Every run diverged; nothing to report. See the messages above.")
     figures = write_figures(rows, out / FIGURES_FOLDER, seed=seed, data_dir=data_dir, print_fn=print_fn)
-    text = readme_text(rows, figures, out, profile=profile, seed=seed, runs=runs,
+    text = readme_text(rows, figures, out, profile=profile, seed=seed, runs=runs, failures=failures,
                        wall_seconds=time.perf_counter() - started)
     from gencompare import callbacks
 

@@ -169,3 +169,21 @@ def test_table_leaves_out_metrics_no_model_has():
 def test_profile_caveat_only_for_smoke():
     assert report.profile_caveat(profiles.get_profile("smoke"))
     assert report.profile_caveat(profiles.get_profile("quick")) is None
+
+
+def test_a_diverged_run_is_left_out_and_named(monkeypatch):
+    from gencompare.train import TrainingDiverged
+
+    def fake_collect_one(experiment, profile, **_):
+        if experiment.name == "mnist-gan":
+            raise TrainingDiverged("d_loss became NaN in epoch 3.")
+        return fake_row(experiment.name, {})
+
+    monkeypatch.setattr(report, "collect_one", fake_collect_one)
+    failures = []
+    rows = report.collect("smoke", datasets=["mnist"], failures=failures, print_fn=lambda *_: None)
+    assert "mnist-gan" not in [row.experiment.name for row in rows] and len(rows) == 4
+    assert failures == [("mnist-gan", "d_loss became NaN in epoch 3.")]
+    assert "* `mnist-gan`: d_loss became NaN in epoch 3." in report.failures_note(failures)
+    with pytest.raises(TrainingDiverged):
+        report.collect("smoke", datasets=["mnist"], print_fn=lambda *_: None)
