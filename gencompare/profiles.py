@@ -2,7 +2,7 @@
 
     GENCOMPARE_PROFILE=quick jupyter lab notebooks/        # or: python -m gencompare report --profile quick
 
-* `smoke`: a few hundred images and one epoch per experiment, so that every notebook runs under nbval
+* `smoke`: a few hundred images and two epochs per experiment, so that every notebook runs under nbval
   in CI in a few minutes on 2 CPU cores. The pictures are noise-like: it checks that the code runs.
 * `quick`: what a CPU user can run in about an hour, all experiments together, with the CPU-friendly
   `faces64_small` GAN on faces. Sized from training rates measured on a 2-core AMD EPYC (shared with
@@ -53,7 +53,7 @@ class Profile:
 PROFILES = {
     profile.name: profile
     for profile in (
-        Profile("smoke", "a few hundred images, 1 epoch: checks that everything runs (CI, about a minute "
+        Profile("smoke", "a few hundred images, 2 epochs: checks that everything runs (CI, about a minute "
                          "of training); the pictures are not meant to look like anything", 200, 1, 1, "off"),
         Profile("quick", "subsets and a few epochs sized for about an hour on a 2-core CPU, the GAN on "
                          "faces narrowed to faces64_small", 2000, 1, 5, "auto"),
@@ -117,12 +117,12 @@ def _face_experiments(dataset, vae_preset, full_gan_preset, quick_limit):
     """The VAE and the GAN of one face set (the GAN is faces64_small except under `full`)."""
     return (
         Experiment(f"{dataset}-vae", "vae", dataset, "VAE", _budgets(
-            Budget(vae_preset, limit=256, epochs=1, batch_size=32),
+            Budget(vae_preset, limit=256, epochs=2, batch_size=32),
             Budget(vae_preset, limit=quick_limit, epochs=8),
             Budget(vae_preset),
         )),
         Experiment(f"{dataset}-gan", "gan", dataset, "GAN", _budgets(
-            Budget("faces64_small", limit=128, epochs=1, batch_size=32),
+            Budget("faces64_small", limit=128, epochs=2, batch_size=32),
             Budget("faces64_small", limit=quick_limit, epochs=5),
             Budget(full_gan_preset),
         )),
@@ -130,17 +130,17 @@ def _face_experiments(dataset, vae_preset, full_gan_preset, quick_limit):
 
 
 # The VAE→GAN and its control train the same number of adversarial epochs on the same images.
-_MNIST_GAN_SMOKE = Budget("mnist", limit=512, epochs=1, batch_size=64)
+_MNIST_GAN_SMOKE = Budget("mnist", limit=512, epochs=2, batch_size=64)
 _MNIST_GAN_QUICK = Budget("mnist", limit=20_000, epochs=6)
 
 EXPERIMENTS = (
     Experiment("mnist-vae", "vae", "mnist", "VAE", _budgets(
-        Budget("mnist", limit=512, epochs=1, batch_size=64),
+        Budget("mnist", limit=512, epochs=2, batch_size=64),
         Budget("mnist", epochs=6),
         Budget("mnist"),
     )),
     Experiment("mnist-vae-2d", "vae", "mnist", "VAE, 2-D latent", _budgets(
-        Budget("mnist_2d", limit=512, epochs=1, batch_size=64),
+        Budget("mnist_2d", limit=512, epochs=2, batch_size=64),
         Budget("mnist_2d", epochs=6),
         Budget("mnist_2d"),
     )),

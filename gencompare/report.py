@@ -213,10 +213,23 @@ COLUMNS = (
     Column("SWD ↓", _metric("swd_mean"), 3, "lower"),
     Column("ELBO ↑ (nats)", _metric("elbo"), 1, "higher"),
     Column("recon. MSE ↓", _metric("reconstruction_mse"), 4, "lower"),
+    Column("training", lambda row: training_summary(row.run_dir)),
     Column("parameters", lambda row: row.parameters, 0),
     Column("training time (s)", lambda row: row.training_seconds, 0),
     Column("images/s", lambda row: row.images_per_second, 0),
 )
+
+
+def training_summary(run_dir):
+    """The preset, images and epochs recorded in a run's `config.json` (None without a record)."""
+    config_path = pathlib.Path(run_dir) / "config.json"
+    if not config_path.is_file():
+        return None
+    resolved = json.loads(config_path.read_text()).get("resolved", {})
+    if not resolved:
+        return None
+    training = resolved.get("training", {})
+    return f"{resolved['preset']}: {resolved['num_images']} images × {training.get('epochs')} epochs"
 
 
 def _out_of_ten(value):
@@ -396,7 +409,7 @@ def dataset_conclusions(rows, dataset):
 def profile_caveat(profile):
     """A warning for profiles too small to draw conclusions from."""
     if profile.name == "smoke":
-        return ("**These are smoke-profile numbers** (one epoch on a few hundred images): they show that the "
+        return ("**These are smoke-profile numbers** (two epochs on a few hundred images): they show that the "
                 "pipeline runs, not how the models compare. Regenerate with `--profile quick` or `full`.")
     return None
 
