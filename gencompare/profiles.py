@@ -319,8 +319,9 @@ def run_experiment(experiment, profile=None, *, seed=0, runs=None, data_dir=None
 
     experiment, profile = _as_experiment(experiment), get_profile(profile)
     for dependency in dependencies(experiment):
-        run_experiment(dependency, profile, seed=seed, runs=runs, data_dir=data_dir, verbose=verbose,
-                       print_fn=print_fn)
+        if not (run_folder(dependency, profile, seed=seed, runs=runs) / "model.keras").is_file():
+            run_experiment(dependency, profile, seed=seed, runs=runs, data_dir=data_dir, verbose=verbose,
+                           print_fn=print_fn)
     settings = train.RunSettings(**run_settings(experiment, profile, seed=seed, runs=runs))
     folder = run_folder(experiment, profile, seed=seed, runs=runs)
     _check_same_settings(folder, settings)
