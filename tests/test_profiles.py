@@ -171,3 +171,24 @@ def test_epoch_timer_records_each_epoch_once(tmp_path):
     epochs = profiles.read_timing(tmp_path)["epochs"]
     assert [entry["epoch"] for entry in epochs] == [1, 2, 3]
     assert all(entry["images"] == 32 and entry["seconds"] > 0 for entry in epochs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training (tiny real MNIST)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_vae_gan_trains_its_vae_first_and_a_finished_run_is_reused(real_data_dir, tmp_path):
+    quiet = dict(runs=tmp_path, data_dir=real_data_dir, print_fn=lambda *_: None)
+    result = profiles.run_experiment("mnist-vae-gan", "smoke", **quiet)
+    vae_folder = profiles.run_folder("mnist-vae", "smoke", runs=tmp_path)
+    assert (vae_folder / "model.keras").is_file()
+    config = train.read_config(result.run_dir)
+    assert config["run"]["from_vae"] == str(vae_folder)
+    epochs = profiles.get_experiment("mnist-vae-gan").budget("smoke").epochs
+    assert [entry["epoch"] for entry in profiles.read_timing(result.run_dir)["epochs"]] == list(range(1, epochs + 1))
+
+    files = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()}
+    again = profiles.run_experiment("mnist-vae-gan", "smoke", **quiet)
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()} == files
+    assert len(again.history) == epochs
