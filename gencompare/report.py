@@ -393,7 +393,11 @@ def pretraining_sentence(rows):
 
 
 def dataset_conclusions(rows, dataset):
-    """The sentences comparing the VAE and the GAN on one dataset (only those the numbers allow)."""
+    """The sentences comparing the models on one dataset (only those its numbers allow).
+
+    VAE vs GAN: mode coverage, classifier-FID, precision/recall, SWD, what only the VAE has, speed;
+    and the VAE→GAN vs its control where the dataset has them.
+    """
     vae, gan = _find(rows, dataset, "VAE"), _find(rows, dataset, "GAN")
     sentences = [
         coverage_sentence(vae, gan),
@@ -402,6 +406,7 @@ def dataset_conclusions(rows, dataset):
         distance_sentence(vae, gan, "swd_mean", "sliced Wasserstein distance on image patches"),
         vae_only_sentence(vae),
         speed_sentence(vae, gan),
+        pretraining_sentence([row for row in rows if row.dataset == dataset]),
     ]
     return [sentence for sentence in sentences if sentence]
 
@@ -618,10 +623,7 @@ def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs, failur
 def _dataset_section(rows, dataset, entry, out):
     chosen = [row for row in rows if row.dataset == dataset]
     lines = [f"## {dataset}", "", metrics_table(chosen), ""]
-    sentences = dataset_conclusions(rows, dataset)
-    if dataset == "mnist":
-        sentences.append(pretraining_sentence(chosen))
-    lines += [f"* {sentence}" for sentence in sentences if sentence]
+    lines += [f"* {sentence}" for sentence in dataset_conclusions(rows, dataset)]
     lines += ["", _image(entry["samples"], out, f"{dataset} samples"), ""]
     if "classes" in entry:
         lines += [_image(entry["classes"], out, f"{dataset} class histogram"), ""]
