@@ -15,6 +15,9 @@ Next to images/s it reports:
 * the **fraction of this machine's peak**: the script first times a large float32 and a bfloat16
   matmul (`measure_peak`); float32 runs are compared with the float32 peak, mixed-precision runs
   with both;
+* **images per CPU-second** of this process (user + system time): on a busy machine the wall-clock
+  rate drops with the load while this one mostly does not, so it helps compare settings there (on a
+  quiet machine with all cores busy it is about images/s ÷ cores);
 * the **input pipeline's images/s** (`gencompare.data.to_dataset` on a uint8 array of the same shape
   and batch size), side by side, and its ratio to training (it should be ≥ 10×).
 
@@ -279,12 +282,15 @@ class _EpochTimer(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.durations = []
+        self.cpu_durations = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._cpu_start = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         self.durations.append(time.perf_counter() - self._start)
+        self.cpu_durations.append(time.process_time() - self._cpu_start)
 
 
 def time_training(case, steps, warmup, windows):
@@ -311,22 +317,58 @@ def time_training(case, steps, warmup, windows):
     return {
         "images_per_second": statistics.median(rates),
         "window_images_per_second": rates,
+        "images_per_cpu_second": statistics.median(
+            steps * case.batch_size / seconds for seconds in timer.cpu_durations
+        ),
         "warmup_seconds": sum(warmup_timer.durations),
         "steps_per_window": steps,
     }
 
 
-def run_case(kind, preset_name, args, setting=None, peaks=None):
-    """Times one case; returns a result row (throughput, FLOPs, fraction of peak, pipeline rate)."""
-    setting = setting or Setting(
-        jit_compile=args.jit_compile, batch_size=args.batch_size,
-    )
-    keras.utils.set_random_seed(args.seed)
-    case = MODEL_KINDS[kind].build_case(
-        preset_name, setting.batch_size, JIT_COMPILE_CHOICES[setting.jit_compile], args.seed,
+def time_interleaved(cases, steps, warmup, windows):
+    """Like `time_training` for several cases, timing their windows in turn (case 1, 2, ..., 1, 2, ...).
+
+    On a shared machine the load drifts; interleaving spreads the drift over every case, so their
+    ratios (the speedups) stay meaningful even when the absolute numbers do not.
+    """
+    plans = []
+    for case in cases:
+        per_call = int(getattr(case.model, "steps_per_execution", 1) or 1)
+        plan = {"steps": -(-steps // per_call) * per_call, "timer": _EpochTimer(), "warmup": _EpochTimer()}
+        rounded_warmup = -(-warmup // per_call) * per_call
+        if rounded_warmup:
+            case.model.fit(case.dataset, epochs=1, steps_per_epoch=rounded_warmup,
+                           callbacks=[plan["warmup"]], shuffle=False, verbose=0)
+        plans.append(plan)
+    for _ in range(windows):
+        for case, plan in zip(cases, plans):
+            case.model.fit(case.dataset, epochs=1, steps_per_epoch=plan["steps"],
+                           callbacks=[plan["timer"]], shuffle=False, verbose=0)
+    results = []
+    for case, plan in zip(cases, plans):
+        rates = [plan["steps"] * case.batch_size / seconds for seconds in plan["timer"].durations]
+        results.append({
+            "images_per_second": statistics.median(rates),
+            "window_images_per_second": rates,
+            "images_per_cpu_second": statistics.median(
+                plan["steps"] * case.batch_size / seconds for seconds in plan["timer"].cpu_durations
+            ),
+            "warmup_seconds": sum(plan["warmup"].durations),
+            "steps_per_window": plan["steps"],
+        })
+    return results
+
+
+def build_setting_case(kind, preset_name, setting, seed):
+    keras.utils.set_random_seed(seed)
+    return MODEL_KINDS[kind].build_case(
+        preset_name, setting.batch_size, JIT_COMPILE_CHOICES[setting.jit_compile], seed,
         precision=setting.precision, steps_per_execution=setting.steps_per_execution,
     )
-    result = time_training(case, args.steps, args.warmup, args.windows)
+
+
+def result_row(kind, preset_name, setting, case, timing, peaks=None, pipeline=True):
+    """A result row: throughput, FLOPs, achieved GFLOP/s, fraction of peak and pipeline rate."""
     row = {
         "model": kind,
         "preset": preset_name,
@@ -336,7 +378,7 @@ def run_case(kind, preset_name, args, setting=None, peaks=None):
         "precision": setting.precision,
         "steps_per_execution": setting.steps_per_execution,
         "parameters": case.model.count_params(),
-        **result,
+        **timing,
     }
     flops = MODEL_KINDS[kind].flops_per_image
     if flops is not None:
@@ -344,11 +386,29 @@ def run_case(kind, preset_name, args, setting=None, peaks=None):
         row["gflops"] = row["train_gflop_per_image"] * row["images_per_second"]
         for name, peak in (peaks or {}).items():
             row[f"fraction_of_{name}_peak"] = row["gflops"] / peak
-    if getattr(args, "pipeline", True):
+    if pipeline:
         rate = pipeline_images_per_second(case.model.image_shape, case.model.value_range, case.batch_size)
         row["pipeline_images_per_second"] = rate
         row["pipeline_ratio"] = rate / row["images_per_second"]
     return row
+
+
+def run_case(kind, preset_name, args, setting=None, peaks=None):
+    """Times one case; returns a result row (throughput, FLOPs, fraction of peak, pipeline rate)."""
+    setting = setting or Setting(jit_compile=args.jit_compile, batch_size=args.batch_size)
+    case = build_setting_case(kind, preset_name, setting, args.seed)
+    timing = time_training(case, args.steps, args.warmup, args.windows)
+    return result_row(kind, preset_name, setting, case, timing, peaks, getattr(args, "pipeline", True))
+
+
+def run_preset(kind, preset_name, args, settings, peaks=None):
+    """Times every setting of one preset, interleaved (`time_interleaved`); returns result rows."""
+    cases = [build_setting_case(kind, preset_name, setting, args.seed) for setting in settings]
+    timings = time_interleaved(cases, args.steps, args.warmup, args.windows)
+    return [
+        result_row(kind, preset_name, setting, case, timing, peaks, args.pipeline)
+        for setting, case, timing in zip(settings, cases, timings)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -388,7 +448,7 @@ def settings_for(kind, preset_name, args):
 def format_table(results, peaks=None):
     peak_names = list(peaks or {})
     header = ["model", "preset", "batch", "jit_compile", "precision", "spe", "images/s (median)", "speedup",
-              "windows", "train GFLOP/img", "GFLOP/s", *[f"% {name} peak" for name in peak_names],
+              "windows", "img per CPU-s", "train GFLOP/img", "GFLOP/s", *[f"% {name} peak" for name in peak_names],
               "pipeline img/s", "pipeline ÷ train"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reference = {}
@@ -401,6 +461,7 @@ def format_table(results, peaks=None):
             f"{result['jit_compile']} ({'on' if result['resolved_jit_compile'] else 'off'})",
             result.get("precision", "float32"), str(result.get("steps_per_execution", 1)),
             f"{result['images_per_second']:.4g}", f"{result['images_per_second'] / reference[key]:.2f}×", windows,
+            f"{result['images_per_cpu_second']:.4g}" if "images_per_cpu_second" in result else "",
             f"{result['train_gflop_per_image']:.4g}" if "train_gflop_per_image" in result else "",
             f"{result['gflops']:.1f}" if "gflops" in result else "",
             *[f"{100 * result[f'fraction_of_{name}_peak']:.0f} %" if f"fraction_of_{name}_peak" in result else ""
@@ -454,6 +515,8 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=_list_of(_batch_size), default=[None], dest="batch_size_list",
                         help="batch sizes, or 'preset' (comma-separated list; default: the preset's)")
     parser.add_argument("--no-peak", action="store_false", dest="peak", help="skip the matmul peak measurement")
+    parser.add_argument("--no-interleave", action="store_false", dest="interleave",
+                        help="time each setting's windows in one block instead of in turn")
     parser.add_argument("--no-pipeline", action="store_false", dest="pipeline", help="skip the pipeline rate")
     parser.add_argument("--intra-op-threads", type=int, default=None, help="TensorFlow intra-op threads")
     parser.add_argument("--inter-op-threads", type=int, default=None, help="TensorFlow inter-op threads")
@@ -500,10 +563,15 @@ def main(argv=None):
         print("peak (matmul 2048²): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()), file=sys.stderr)
     results = []
     for kind, preset_name in cases:
-        for setting in settings_for(kind, preset_name, args):
-            results.append(run_case(kind, preset_name, args, setting, peaks))
-            print(f"{kind}:{preset_name} [{setting.label()}]: {results[-1]['images_per_second']:.1f} images/s",
+        settings = settings_for(kind, preset_name, args)
+        if args.interleave and len(settings) > 1:
+            rows = run_preset(kind, preset_name, args, settings, peaks)
+        else:
+            rows = [run_case(kind, preset_name, args, setting, peaks) for setting in settings]
+        for setting, row in zip(settings, rows):
+            print(f"{kind}:{preset_name} [{setting.label()}]: {row['images_per_second']:.1f} images/s",
                   file=sys.stderr)
+        results.extend(rows)
     machine["load_1min_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {machine['cpus']} CPUs ({machine['device']}), TF {machine['tensorflow']}, "
           f"load {machine['load_1min']:.2f} → {machine['load_1min_after']:.2f}; peaks "
