@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 
 ENVIRONMENT_VARIABLE = "GENCOMPARE_PROFILE"
 DEFAULT_PROFILE = "smoke"
@@ -40,6 +41,8 @@ class Profile:
         checkpoint_every: epochs between checkpoints.
         jit_compile: `"auto"`, `"on"` or `"off"` (smoke turns XLA off: compiling costs more than
             its few steps gain).
+        disposable: a run folder trained with other settings (an older version of the table) is
+            deleted and retrained instead of being an error; only for runs that cost seconds.
     """
 
     name: str
@@ -48,13 +51,15 @@ class Profile:
     sample_every: int
     checkpoint_every: int
     jit_compile: str
+    disposable: bool = False
 
 
 PROFILES = {
     profile.name: profile
     for profile in (
         Profile("smoke", "a few hundred images, 2 epochs: checks that everything runs (CI, about a minute "
-                         "of training); the pictures are not meant to look like anything", 200, 1, 1, "off"),
+                         "of training); the pictures are not meant to look like anything", 200, 1, 1, "off",
+                disposable=True),
         Profile("quick", "subsets and a few epochs sized for about an hour on a 2-core CPU, the GAN on "
                          "faces narrowed to faces64_small", 2000, 1, 5, "auto"),
         Profile("full", "each seed's own hyper-parameters (preset batch size and epochs, all images): "
@@ -319,11 +324,14 @@ def run_experiment(experiment, profile=None, *, seed=0, runs=None, data_dir=None
 
     experiment, profile = _as_experiment(experiment), get_profile(profile)
     for dependency in dependencies(experiment):
-        if not (run_folder(dependency, profile, seed=seed, runs=runs) / "model.keras").is_file():
+        if not is_finished(dependency, profile, seed=seed, runs=runs):
             run_experiment(dependency, profile, seed=seed, runs=runs, data_dir=data_dir, verbose=verbose,
                            print_fn=print_fn)
     settings = train.RunSettings(**run_settings(experiment, profile, seed=seed, runs=runs))
     folder = run_folder(experiment, profile, seed=seed, runs=runs)
+    if _differing_settings(folder, settings) and profile.disposable:
+        print_fn(f"{folder} was trained with other settings; retraining it ({profile.name} runs are disposable).")
+        shutil.rmtree(folder)
     _check_same_settings(folder, settings)
     folder.mkdir(parents=True, exist_ok=True)
     batch_size = train.training_arguments(
@@ -333,13 +341,28 @@ def run_experiment(experiment, profile=None, *, seed=0, runs=None, data_dir=None
                             extra_callbacks=[timer]).train()
 
 
-def _check_same_settings(folder, settings):
+def is_finished(experiment, profile=None, *, seed=0, runs=None):
+    """Whether the experiment's run folder holds a model trained with the table's current settings."""
+    from gencompare import train
+
+    experiment, profile = _as_experiment(experiment), get_profile(profile)
+    folder = run_folder(experiment, profile, seed=seed, runs=runs)
+    settings = train.RunSettings(**run_settings(experiment, profile, seed=seed, runs=runs))
+    return (folder / "model.keras").is_file() and not _differing_settings(folder, settings)
+
+
+def _differing_settings(folder, settings):
+    """Names of the settings in which a run folder's `config.json` differs from `settings`."""
     config_path = folder / "config.json"
     if not config_path.is_file():
-        return
+        return []
     stored = json.loads(config_path.read_text())["run"]
     wanted = _plain_json(settings.to_dict())
-    different = sorted(key for key in set(stored) | set(wanted) if stored.get(key) != wanted.get(key))
+    return sorted(key for key in set(stored) | set(wanted) if stored.get(key) != wanted.get(key))
+
+
+def _check_same_settings(folder, settings):
+    different = _differing_settings(folder, settings)
     if different:
         raise ValueError(
             f"{folder} was trained with other settings ({', '.join(different)} differ from the profile "

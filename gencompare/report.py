@@ -74,11 +74,6 @@ class Row:
         return self.experiment.dataset
 
 
-def is_finished(run_dir):
-    """Whether a run folder holds a trained model (its last epoch done and `model.keras` saved)."""
-    return (pathlib.Path(run_dir) / "model.keras").is_file()
-
-
 def metrics_path(run_dir, profile, seed):
     """Where the evaluation of a run under a profile's sample count and a seed is cached."""
     return pathlib.Path(run_dir) / f"metrics-n{profile.evaluation_count}-seed{seed}.json"
@@ -164,7 +159,7 @@ def collect_one(experiment, profile=None, *, runs=None, seed=0, data_dir=None, p
     experiment = experiment if isinstance(experiment, profiles.Experiment) else profiles.get_experiment(experiment)
     profile = profiles.get_profile(profile)
     folder = profiles.run_folder(experiment, profile, seed=seed, runs=runs)
-    reused = is_finished(folder)
+    reused = profiles.is_finished(experiment, profile, seed=seed, runs=runs)
     budget = experiment.budget(profile)
     action = "reusing finished run" if reused else f"training ({_describe_budget(budget)})"
     step = f"{step} " if step else ""

@@ -129,14 +129,34 @@ def test_control_gan_has_exactly_the_vae_gans_generator_architecture():
     assert control.count_params() == pretrained.count_params()
 
 
-def test_a_run_folder_trained_with_other_settings_is_not_silently_reused(tmp_path):
-    folder = profiles.run_folder("mnist-vae", "smoke", runs=tmp_path)
+def stale_run_folder(runs, profile):
+    """A run folder whose config.json says it trained for 7 epochs, unlike the table."""
+    folder = profiles.run_folder("mnist-vae", profile, runs=runs)
     folder.mkdir(parents=True)
-    stored = profiles.run_settings("mnist-vae", "smoke", runs=tmp_path)
+    stored = profiles.run_settings("mnist-vae", profile, runs=runs)
     stored = train.RunSettings(**{**stored, "epochs": 7}).to_dict()
     (folder / "config.json").write_text(json.dumps({"run": stored}))
+    (folder / "model.keras").write_text("an old model")
+    return folder
+
+
+def test_a_run_folder_trained_with_other_settings_is_not_silently_reused(tmp_path):
+    folder = stale_run_folder(tmp_path, "quick")
     with pytest.raises(ValueError, match="trained with other settings \\(epochs differ.*Delete or move"):
-        profiles.run_experiment("mnist-vae", "smoke", runs=tmp_path)
+        profiles.run_experiment("mnist-vae", "quick", runs=tmp_path)
+    assert (folder / "model.keras").read_text() == "an old model"
+
+
+def test_a_stale_smoke_run_is_retrained(real_data_dir, tmp_path):
+    folder = stale_run_folder(tmp_path, "smoke")
+    assert not profiles.is_finished("mnist-vae", "smoke", runs=tmp_path)
+    messages = []
+    result = profiles.run_experiment("mnist-vae", "smoke", runs=tmp_path, data_dir=real_data_dir,
+                                     print_fn=messages.append)
+    assert any("trained with other settings; retraining it" in message for message in messages)
+    assert train.read_config(folder)["run"]["epochs"] == profiles.get_experiment("mnist-vae").budget("smoke").epochs
+    assert len(result.history) == profiles.get_experiment("mnist-vae").budget("smoke").epochs
+    assert profiles.is_finished("mnist-vae", "smoke", runs=tmp_path)
 
 
 # ----------------------------------------------------------------------------------------------
