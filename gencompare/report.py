@@ -210,6 +210,7 @@ COLUMNS = (
     Column("recon. MSE ↓", _metric("reconstruction_mse"), 4, "lower"),
     Column("training", lambda row: training_summary(row.run_dir)),
     Column("parameters", lambda row: row.parameters, 0),
+    Column("decoder/generator parameters", lambda row: row.sampler_parameters, 0),
     Column("training time (s)", lambda row: row.training_seconds, 0),
     Column("images/s", lambda row: row.images_per_second, 0),
 )
@@ -646,6 +647,9 @@ def _metric_notes():
         "better; comparable only between VAEs with the same loss).",
         "* **training time / images/s**: wall time of the training epochs; the rate leaves out the first epoch "
         "(tracing and compilation) when there are more.",
+        "* **Where the numbers come from**: each run folder's `metrics-n<count>-seed<seed>.json` (computed once "
+        "per trained model, recomputed when `model.keras` is newer), `timing.json` (epoch wall times) and "
+        "`config.json` (preset, images, epochs, library versions).",
         "",
     ]
 
