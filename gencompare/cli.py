@@ -59,6 +59,7 @@ SETTING_OPTIONS = (
     "model", "preset", "gan_preset", "dataset", "epochs", "batch_size", "learning_rate", "latent_dim",
     "beta", "reconstruction_loss", "gan_loss", "limit", "image_size", "seed", "sample_every",
     "checkpoint_every", "summary_every", "jit_compile", "tensorboard", "from_vae",
+    "strategy", "precision", "steps_per_execution",
 )
 
 # What `--resume` may change: more epochs, or a lower learning rate after a divergence.
@@ -110,6 +111,21 @@ def add_training_arguments(parser):
     group.add_argument("--seed", type=int, help="seed of every random source (default: 0)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"),
                        help="XLA compilation (default: auto, which is off on CPU-only machines)")
+    add_scale_arguments(parser)
+
+
+def add_scale_arguments(parser):
+    from gencompare import distribute
+
+    group = parser.add_argument_group("scale and speed (see README: Scale and speed)")
+    group.add_argument("--strategy", choices=distribute.STRATEGIES,
+                       help="default: one device; mirrored: every local GPU; multiworker: several machines "
+                       "(TF_CONFIG). --batch-size is the global batch (default: default)")
+    group.add_argument("--precision", choices=distribute.PRECISIONS,
+                       help="Keras dtype policy (default: float32); mixed_bfloat16 on CPUs with AVX-512 BF16 "
+                       "and on Ampere+ GPUs, mixed_float16 on older GPUs")
+    group.add_argument("--steps-per-execution", type=int,
+                       help="train steps per compiled call (default: 1)")
 
 
 def add_run_arguments(parser):

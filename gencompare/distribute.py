@@ -35,8 +35,8 @@ import json
 import logging
 import os
 
-import keras
-import tensorflow as tf
+# TensorFlow and Keras are imported inside the functions: the command line reads STRATEGIES and
+# PRECISIONS for `--help` without starting TensorFlow.
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,30 @@ def make_strategy(name="default", devices=None):
 
     `"multiworker"` must be created before TensorFlow runs any op (at the start of the program) and
     blocks until every worker listed in `TF_CONFIG` has started. Without `TF_CONFIG` it runs as a
-    single worker (useful to try a multi-worker script on one machine).
+    single worker (useful to try a multi-worker script on one machine). Strategies are created once
+    per process and reused.
     """
+    import tensorflow as tf
+
     check_strategy_name(name)
     if devices is not None and name != "mirrored":
         raise ValueError("`devices` applies to the 'mirrored' strategy only.")
     if name == "default":
         return tf.distribute.get_strategy()
+    key = (name, None if devices is None else tuple(devices))
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = _new_strategy(name, devices)
+    return _STRATEGIES[key]
+
+
+# One strategy per kind and process: TensorFlow allows a single MultiWorkerMirroredStrategy per
+# process, and a vae-gan run's two phases must share it.
+_STRATEGIES = {}
+
+
+def _new_strategy(name, devices):
+    import tensorflow as tf
+
     if name == "mirrored":
         strategy = tf.distribute.MirroredStrategy(devices)
         if strategy.num_replicas_in_sync == 1:
@@ -108,6 +125,8 @@ def make_strategy(name="default", devices=None):
 
 def num_replicas(strategy=None):
     """Replicas in sync under `strategy` (default: the current one)."""
+    import tensorflow as tf
+
     strategy = strategy or tf.distribute.get_strategy()
     return strategy.num_replicas_in_sync
 
@@ -118,6 +137,8 @@ def is_chief(strategy=None):
     Under `MultiWorkerMirroredStrategy` every worker computes the same weights; only the chief (the
     `chief` task, else worker 0) writes to the shared run folder. Other strategies have one process.
     """
+    import tensorflow as tf
+
     strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
@@ -141,6 +162,9 @@ def set_precision(name):
 
     Models take the policy in force when they are **built**, so call this first.
     """
+    import keras
+    import tensorflow as tf
+
     check_precision(name)
     if name == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
         logger.warning(
@@ -154,6 +178,8 @@ def set_precision(name):
 @contextlib.contextmanager
 def precision(name):
     """Context manager: the global dtype policy is `name` inside, the previous one after."""
+    import keras
+
     previous = keras.config.dtype_policy()
     set_precision(name)
     try:
@@ -164,5 +190,7 @@ def precision(name):
 
 def uses_loss_scaling(policy=None):
     """Whether models built under `policy` (default: the global one) need loss scaling (float16)."""
+    import keras
+
     policy = keras.dtype_policies.get(policy) if policy is not None else keras.config.dtype_policy()
     return policy.compute_dtype == "float16"

@@ -82,6 +82,9 @@ class RunSettings:
     checkpoint_every: int = 10
     summary_every: int = 1
     jit_compile: str = "auto"
+    strategy: str = "default"
+    precision: str = "float32"
+    steps_per_execution: int = 1
     tensorboard: bool = False
     from_vae: str | None = None
     gan_preset: str | None = None
@@ -94,8 +97,12 @@ class RunSettings:
             raise ValueError(f"`jit_compile` must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}.")
         for name in ("epochs", "batch_size", "latent_dim", "limit", "image_size"):
             _check_positive_int(name, getattr(self, name), allow_none=True)
-        for name in ("sample_every", "checkpoint_every", "summary_every"):
+        for name in ("sample_every", "checkpoint_every", "summary_every", "steps_per_execution"):
             _check_positive_int(name, getattr(self, name))
+        from gencompare import distribute
+
+        distribute.check_strategy_name(self.strategy)
+        distribute.check_precision(self.precision)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer, got {self.seed!r}.")
         if self.learning_rate is not None and not self.learning_rate > 0:
@@ -239,11 +246,11 @@ def set_learning_rates(model, kind, training):
 GAN_COMPILE_OPTIONS = ("gp_weight", "d_steps", "label_smoothing", "instance_noise")
 
 
-def compile_model(model, kind, training, jit_compile):
+def compile_model(model, kind, training, jit_compile, steps_per_execution=1):
     """Compiles a VAE (one optimizer) or a GAN (two optimizers, a loss and its options)."""
     jit = JIT_COMPILE[jit_compile]
     if kind == "vae":
-        model.compile(optimizer=make_optimizer(training), jit_compile=jit)
+        model.compile(optimizer=make_optimizer(training), jit_compile=jit, steps_per_execution=steps_per_execution)
         return
     options = {name: training[name] for name in GAN_COMPILE_OPTIONS if training.get(name) is not None}
     model.compile(
@@ -251,6 +258,7 @@ def compile_model(model, kind, training, jit_compile):
         g_optimizer=make_optimizer(training, "g_"),
         loss=training.get("loss", "bce"),
         jit_compile=jit,
+        steps_per_execution=steps_per_execution,
         **options,
     )
 
@@ -390,6 +398,7 @@ class Experiment:
         self.training = training_arguments(self.preset, settings)
         self.images = None
         self.model = None
+        self.strategy = None
 
     def _preset_name(self):
         if self.kind == "gan" and self.settings.gan_preset is not None:
@@ -416,18 +425,46 @@ class Experiment:
         return self.images
 
     def build_model(self):
-        """Seeds every random source, then builds and compiles the model."""
+        """Seeds every random source, then builds and compiles the model.
+
+        The model is built and compiled under the run's precision policy and inside its
+        `tf.distribute` strategy's scope (`gencompare.distribute`); `batch_size` is the global batch.
+        """
+        from gencompare import distribute
+
         keras.utils.set_random_seed(self.settings.seed)
         arguments = model_arguments(self.preset, self.settings, self.images.shape[1:])
-        if self.kind == "gan" and self._starts_from_vae():
-            vae = self.vae or load_vae(self.settings.from_vae)
-            fixed = ("generator", "image_shape", "latent_dim")
-            overrides = {key: value for key, value in arguments.items() if key not in fixed}
-            self.model = model_class("gan").from_vae(vae, **overrides)
-        else:
-            self.model = self._construct(arguments)
-        compile_model(self.model, self.kind, self.training, self.settings.jit_compile)
+        with distribute.precision(self.settings.precision), self.distribution().scope():
+            if self.kind == "gan" and self._starts_from_vae():
+                vae = self.vae or load_vae(self.settings.from_vae)
+                fixed = ("generator", "image_shape", "latent_dim")
+                overrides = {key: value for key, value in arguments.items() if key not in fixed}
+                self.model = model_class("gan").from_vae(vae, **overrides)
+            else:
+                self.model = self._construct(arguments)
+            compile_model(self.model, self.kind, self.training, self.settings.jit_compile,
+                          self._steps_per_execution())
         return self.model
+
+    def _steps_per_execution(self):
+        """The setting, or 1 with several replicas: Keras 3.15 cannot run several steps per call under
+        MirroredStrategy ("You must feed a value for placeholder tensor", keras-team/keras#19246)."""
+        steps = self.settings.steps_per_execution
+        if steps > 1 and self.distribution().num_replicas_in_sync > 1:
+            self.print_fn(
+                f"steps_per_execution={steps} is not supported by Keras with several replicas "
+                "(keras-team/keras#19246); training with 1."
+            )
+            return 1
+        return steps
+
+    def distribution(self):
+        """The run's `tf.distribute` strategy (created once; see `gencompare.distribute.make_strategy`)."""
+        if self.strategy is None:
+            from gencompare import distribute
+
+            self.strategy = distribute.make_strategy(self.settings.strategy)
+        return self.strategy
 
     def _construct(self, arguments):
         """The model; a shape error names the preset's image shape and the data's."""
@@ -494,6 +531,8 @@ class Experiment:
             self.print_fn(f"{self.run_dir} has finished its {epochs} epochs; pass more epochs to train further.")
             self.model = keras.models.load_model(self.run_dir / MODEL_FILE)
             return self.result()
+        # A MultiWorkerMirroredStrategy must exist before TensorFlow runs its first op.
+        self.distribution()
         self.load_data()
         self.build_model()
         write_config(self.run_dir, self.settings, self.resolved())
@@ -526,7 +565,8 @@ class Experiment:
         if callbacks.last_checkpoint(self.checkpoint_dir) is None:
             return 0
         batch = next(iter(self.dataset_pipeline(0)))
-        done = callbacks.restore_checkpoint(self.model, self.checkpoint_dir, batch)
+        with self.distribution().scope():
+            done = callbacks.restore_checkpoint(self.model, self.checkpoint_dir, batch)
         # The checkpoint brought back the old learning rates with the optimizer state; the settings
         # win, so that a run that diverged can continue from its last good epoch more gently.
         set_learning_rates(self.model, self.kind, self.training)
@@ -644,7 +684,9 @@ def run(model="vae", preset=None, *, out="runs", run_dir=None, data_dir=None, ve
             `gan_loss`, `gan_preset`, `from_vae` (a finished VAE run folder); `image_size`;
             `seed` (drives weights, noise, shuffling and the sample latent); `sample_every`,
             `checkpoint_every`, `summary_every` (epochs); `jit_compile` (`"auto"`, `"on"`, `"off"`);
-            `tensorboard`.
+            `strategy` (`"default"`, `"mirrored"`, `"multiworker"`: `batch_size` is then the global
+            batch, split over the replicas), `precision` (`"float32"`, `"mixed_float16"`,
+            `"mixed_bfloat16"`), `steps_per_execution` (train steps per compiled call); `tensorboard`.
 
     Returns:
         A `RunResult`.
@@ -728,6 +770,7 @@ def _train_vae_gan(settings, run_dir, **options):
         learning_rate=settings.learning_rate, limit=settings.limit, image_size=settings.image_size,
         seed=settings.seed, sample_every=settings.sample_every, checkpoint_every=settings.checkpoint_every,
         summary_every=settings.summary_every, jit_compile=settings.jit_compile, tensorboard=settings.tensorboard,
+        strategy=settings.strategy, precision=settings.precision, steps_per_execution=settings.steps_per_execution,
     )
     phases = {}
     if settings.from_vae is None:

@@ -5,6 +5,7 @@ the pytest process. Each mode writes an `.npz` file that the test reads and chec
 
     python tests/distributed_worker.py mirrored OUT.npz      # 2 logical CPUs: strategy vs one device
     python tests/distributed_worker.py multiworker OUT.npz   # one worker; the caller sets TF_CONFIG
+    python tests/distributed_worker.py run OUT_DIR           # train.run(strategy="mirrored", ...)
 """
 
 import json
@@ -261,7 +262,32 @@ def run_multiworker(out):
     np.savez(out, report=json.dumps(report), **arrays)
 
 
+def run_training(out):
+    """`train.run` of a GAN and a VAE with strategy="mirrored" on 2 logical CPUs and mixed_bfloat16.
+
+    `out` is a folder: the run folders go under it, and `result.json` says what the runs reported.
+    """
+    configure_logical_cpus(2)
+    from gencompare import train
+
+    results = {}
+    for model in ("gan", "vae"):
+        result = train.run(
+            model, "mnist", out=os.path.join(out, "runs"), verbose=0, print_fn=lambda *_: None,
+            dataset="mnist", limit=256, epochs=2, batch_size=64, seed=3, strategy="mirrored",
+            precision="mixed_bfloat16", steps_per_execution=2, sample_every=1, checkpoint_every=1,
+        )
+        results[model] = {
+            "run_dir": str(result.run_dir),
+            "history": result.history,
+            "replicas": result.model.distribute_strategy.num_replicas_in_sync,
+            "compute_dtype": result.model.dtype_policy.compute_dtype,
+        }
+    with open(os.path.join(out, "result.json"), "w") as handle:
+        json.dump(results, handle, default=str)
+
+
 if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    {"mirrored": run_mirrored, "multiworker": run_multiworker}[mode](out)
+    {"mirrored": run_mirrored, "multiworker": run_multiworker, "run": run_training}[mode](out)

@@ -184,6 +184,52 @@ def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path
     assert any(not np.allclose(w, w0) for w, w0 in zip(final_first, _weights(first_data, "initial")))
 
 
+# -- train.run / the command line under a strategy ---------------------------------------------
+
+def test_run_trains_under_mirrored_strategy_with_mixed_bfloat16(real_data_dir, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(WORKER), "run", str(tmp_path)],
+        env=_worker_env(GENCOMPARE_DATA=str(real_data_dir)), capture_output=True, text=True,
+        timeout=WORKER_TIMEOUT,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    results = json.loads((tmp_path / "result.json").read_text())
+    for model in ("gan", "vae"):
+        result = results[model]
+        assert result["replicas"] == 2 and result["compute_dtype"] == "bfloat16"
+        assert [row["epoch"] for row in result["history"]] == [0, 1]
+        assert all(np.isfinite(value) for row in result["history"] for value in row.values())
+        config = json.loads((pathlib.Path(result["run_dir"]) / "config.json").read_text())
+        assert config["run"]["strategy"] == "mirrored"
+        assert config["run"]["precision"] == "mixed_bfloat16"
+        assert (pathlib.Path(result["run_dir"]) / "model.keras").is_file()
+
+
+def test_cli_passes_strategy_precision_and_steps_per_execution():
+    from gencompare import cli
+
+    parser = cli.build_parser()
+    arguments = parser.parse_args(
+        ["train", "--strategy", "mirrored", "--precision", "mixed_bfloat16", "--steps-per-execution", "4"]
+    )
+    assert cli.given_settings(arguments) == {
+        "strategy": "mirrored", "precision": "mixed_bfloat16", "steps_per_execution": 4,
+    }
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--precision", "float64"])
+
+
+def test_run_settings_reject_unknown_strategy_and_precision():
+    from gencompare.train import RunSettings
+
+    with pytest.raises(ValueError, match="strategy"):
+        RunSettings(strategy="tpu")
+    with pytest.raises(ValueError, match="precision"):
+        RunSettings(precision="float16")
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        RunSettings(steps_per_execution=0)
+
+
 # -- in-process helpers (one device) --------------------------------------------------------------
 
 def test_without_a_strategy_the_helpers_change_nothing():
