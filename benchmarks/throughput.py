@@ -99,7 +99,19 @@ def recommended_setting(kind, preset_name, device=None):
         setting = dataclasses.replace(setting, batch_size=RECOMMENDED_CPU_BATCH[(kind, preset_name)])
     if device == "gpu" and setting.precision == "mixed_float16" and _gpu_has_bfloat16():
         setting = dataclasses.replace(setting, precision="mixed_bfloat16")
+    if device == "cpu" and not cpu_has_bfloat16():
+        setting = dataclasses.replace(setting, precision="float32")
     return setting
+
+
+def cpu_has_bfloat16():
+    """Whether the CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX; Linux `/proc/cpuinfo` flags)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def _gpu_has_bfloat16():
