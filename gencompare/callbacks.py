@@ -12,81 +12,18 @@ Every file these callbacks write is written to a temporary name in the same fold
 half-written file behind: a reader sees either the old version or the new one.
 """
 
-import contextlib
 import csv
 import io
-import json
 import math
-import os
 import pathlib
-import tempfile
 import time
 import warnings
 
 import keras
 import numpy as np
 
-# ----------------------------------------------------------------------------------------------
-# Atomic file writes
-# ----------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path beside `path`; renames it to `path` when the block succeeds.
-
-    The temporary name keeps the suffix of `path` (Keras insists on `.keras` and `.weights.h5`,
-    matplotlib picks the image format from it). If the block raises, the temporary file is removed
-    and `path` is left untouched.
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes) or ".tmp"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem.split('.')[0]}-", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    # Some writers (h5py, Keras) refuse to overwrite or append to an existing file.
-    os.unlink(temporary)
-    try:
-        yield pathlib.Path(temporary)
-        _fsync_file(temporary)
-        os.replace(temporary, path)
-        _fsync_directory(path.parent)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _fsync_file(path):
-    # Without fsync, a power loss after the rename could leave an empty file under the new name.
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())
-
-
-def _fsync_directory(path):
-    if os.name != "posix":
-        return
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_text_atomic(path, text):
-    """Writes `text` to `path` atomically (UTF-8)."""
-    with atomic_path(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-
-
-def write_json_atomic(path, data):
-    """Writes `data` as indented JSON to `path` atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path):
-    """Reads a JSON file written by `write_json_atomic`."""
-    return json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-
+from gencompare.files import atomic_path, read_json, write_json_atomic, write_text_atomic
+from gencompare.models.base import seed_generators
 
 def is_finite_number(value):
     """True for finite numbers (and anything that is not a number, e.g. strings in logs)."""
@@ -243,25 +180,12 @@ class SampleGrid(keras.callbacks.Callback):
 LAST_STATE = "last.json"
 
 
-def seed_generators(model):
-    """Every `keras.random.SeedGenerator` of `model` and its sub-layers, in a stable order.
-
-    Their states are *not* part of Keras weight files (a `SeedGenerator` is not a saveable
-    object), so a checkpoint stores them separately: without them a resumed run would draw the
-    noise of its first epoch again.
-    """
-    generators = []
-    seen = set()
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", []):
-            if id(generator) not in seen:
-                seen.add(id(generator))
-                generators.append(generator)
-    return generators
-
-
 def seed_generator_states(model):
-    """`{variable path: state as a list of ints}` for every seed generator of `model`."""
+    """`{variable path: state as a list of ints}` for every seed generator of `model`.
+
+    `VAE` and `GAN` weight files carry these states themselves (`GenerativeModel.save_own_variables`);
+    the copy in `last.json` lets a checkpoint resume any Keras model with the same noise stream.
+    """
     states = {}
     for index, generator in enumerate(seed_generators(model)):
         key = f"{index}:{generator.state.path}"

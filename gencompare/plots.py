@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -35,6 +34,7 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from scipy.special import ndtri
 
+from gencompare.files import atomic_path
 from gencompare.models.base import RANGE_TOLERANCE, normalize_value_range
 
 logger = logging.getLogger(__name__)
@@ -199,25 +199,11 @@ def _grid_inches(rows, columns, panels=1):
     return (width, rows * TILE_INCHES + TITLE_INCHES)
 
 
-def _write_atomically(path, write):
-    """Calls `write(temporary_path)` then moves the file to `path`, so readers never see half a file."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _finish(figure, path):
     """Saves `figure` as a PNG at `path` (if given) at its own dpi, and returns it."""
     if path is not None:
-        _write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=figure.dpi))
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=figure.dpi)
     return figure
 
 
@@ -250,7 +236,9 @@ def save_image_grid(images, path, value_range=(0, 1), columns=None, border=1):
     grid = tile_images(to_display(batch, value_range), columns, border)
     pixels = np.round(grid * 255.0).astype(np.uint8)
     picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    return _write_atomically(path, lambda temporary: picture.save(temporary, format="PNG"))
+    with atomic_path(path) as temporary:
+        picture.save(temporary, format="PNG")
+    return pathlib.Path(path)
 
 
 def sample_grid(images, value_range=(0, 1), columns=None, title=None, path=None, dpi=DPI):

@@ -409,7 +409,7 @@ def epoch_timer(path, batch_size):
 
     import keras
 
-    from gencompare import callbacks
+    from gencompare import files
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -420,6 +420,6 @@ def epoch_timer(path, batch_size):
                      "images": int((self.params or {}).get("steps") or 0) * int(batch_size)}
             timing = read_timing(path.parent) or {"epochs": []}
             timing["epochs"] = [old for old in timing["epochs"] if old["epoch"] != entry["epoch"]] + [entry]
-            callbacks.write_json_atomic(path, timing)
+            files.write_json_atomic(path, timing)
 
     return EpochTimer()

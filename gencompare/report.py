@@ -22,7 +22,7 @@ import pathlib
 import platform
 import time
 
-from gencompare import profiles
+from gencompare import files, profiles
 
 README_FILE = "README.md"
 FIGURES_FOLDER = "figures"
@@ -85,7 +85,7 @@ def evaluate_run(model, dataset, run_dir, profile, *, seed=0, data_dir=None):
     The cache is keyed by sample count and seed, and is discarded when the model file is newer (a
     run trained further).
     """
-    from gencompare import callbacks, metrics
+    from gencompare import metrics
 
     path = metrics_path(run_dir, profile, seed)
     model_file = pathlib.Path(run_dir) / "model.keras"
@@ -96,7 +96,7 @@ def evaluate_run(model, dataset, run_dir, profile, *, seed=0, data_dir=None):
     results = metrics.evaluate(model, dataset, count=profile.evaluation_count, seed=seed, data_dir=data_dir,
                                progress=False)
     results = {key: (value.item() if hasattr(value, "item") else value) for key, value in results.items()}
-    callbacks.write_json_atomic(path, {"format": METRICS_FORMAT, "metrics": results})
+    files.write_json_atomic(path, {"format": METRICS_FORMAT, "metrics": results})
     return results
 
 
@@ -683,10 +683,8 @@ def make_report(profile=None, *, out=None, runs=None, datasets=None, seed=0, dat
     figures = write_figures(rows, out / FIGURES_FOLDER, seed=seed, data_dir=data_dir, print_fn=print_fn)
     text = readme_text(rows, figures, out, profile=profile, seed=seed, runs=runs, failures=failures,
                        wall_seconds=time.perf_counter() - started)
-    from gencompare import callbacks
-
     readme = out / README_FILE
-    callbacks.write_text_atomic(readme, text)
+    files.write_text_atomic(readme, text)
     print_fn(f"Wrote {readme} ({len(rows)} runs, {time.perf_counter() - started:.0f} s).")
     return readme, rows
 

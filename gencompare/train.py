@@ -33,7 +33,7 @@ import sys
 import keras
 import numpy as np
 
-from gencompare import callbacks
+from gencompare import callbacks, files
 
 MODEL_KINDS = ("vae", "gan", "vae-gan")
 JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
@@ -310,7 +310,7 @@ def library_versions():
 def write_config(run_dir, settings, resolved=None):
     """Writes `config.json`: the run settings, what they resolved to, and library versions."""
     path = pathlib.Path(run_dir) / CONFIG_FILE
-    previous = callbacks.read_json(path) if path.exists() else {}
+    previous = files.read_json(path) if path.exists() else {}
     config = {
         "format": CONFIG_FORMAT,
         "run": settings.to_dict(),
@@ -319,7 +319,7 @@ def write_config(run_dir, settings, resolved=None):
         "created": previous.get("created", datetime.datetime.now().isoformat(timespec="seconds")),
         "command": previous.get("command", sys.argv),
     }
-    callbacks.write_json_atomic(path, config)
+    files.write_json_atomic(path, config)
     return config
 
 
@@ -330,7 +330,7 @@ def read_config(path_or_run_dir):
         path = path / CONFIG_FILE
     if not path.is_file():
         raise ValueError(f"{path} not found: is {path.parent} a run folder written by gencompare?")
-    config = callbacks.read_json(path)
+    config = files.read_json(path)
     if not isinstance(config, dict) or "run" not in config:
         raise ValueError(f"{path} is not a gencompare run configuration (it has no 'run' section).")
     return config
@@ -347,7 +347,7 @@ def fixed_latent(run_dir, latent_dim, seed):
             raise ValueError(f"{path} holds latents of size {latent.shape[1:]}, but the model's is {latent_dim}.")
         return latent
     latent = base.latent_normal(SAMPLE_COUNT, latent_dim, seed)
-    with callbacks.atomic_path(path) as temporary:
+    with files.atomic_path(path) as temporary:
         with open(temporary, "wb") as file:
             np.save(file, latent, allow_pickle=False)
     return latent
@@ -582,7 +582,7 @@ class Experiment:
 
     def finish(self, latent):
         """Saves the model and writes the end-of-run figures."""
-        with callbacks.atomic_path(self.run_dir / MODEL_FILE) as temporary:
+        with files.atomic_path(self.run_dir / MODEL_FILE) as temporary:
             self.model.save(temporary)
         self.write_loss_curves()
         if self.kind == "vae":

@@ -48,17 +48,6 @@ def fit(model, data, callback_list, epochs, initial_epoch=0):
     )
 
 
-def test_atomic_path_keeps_old_file_when_writing_fails(tmp_path):
-    target = tmp_path / "config.json"
-    callbacks.write_json_atomic(target, {"version": 1})
-    with pytest.raises(RuntimeError):
-        with callbacks.atomic_path(target) as temporary:
-            temporary.write_text("{half a fi")
-            raise RuntimeError("killed mid-write")
-    assert callbacks.read_json(target) == {"version": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
-
-
 def test_history_csv_has_every_metric_every_epoch(tmp_path, data):
     path = tmp_path / "history.csv"
     history = fit(tiny_model(), data, [callbacks.HistoryCSV(path)], epochs=3)

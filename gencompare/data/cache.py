@@ -7,14 +7,13 @@ Delete that folder to clear it; entries are rebuilt on the next load.
 import hashlib
 import json
 import logging
-import os
 import pathlib
 import re
-import tempfile
 
 import numpy as np
 
 from gencompare.data.locations import resolve_cache_dir
+from gencompare.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +60,10 @@ def load_cached(path):
 
 def save_cached(path, array):
     """Writes the array atomically (temporary file, then rename); a failure only logs a warning."""
-    temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(descriptor, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
     except OSError as error:
         logger.warning("could not write the cache file %s (%s); set GENCOMPARE_CACHE to a writable "
                        "folder to make the next load fast", path, error)
-        if temporary is not None:
-            pathlib.Path(temporary).unlink(missing_ok=True)

@@ -5,11 +5,11 @@ big-endian uint32 per dimension, then the raw values in C order.
 """
 
 import gzip
-import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from gencompare.files import atomic_path
 
 UNSIGNED_BYTE_TYPE = 0x08
 _HEADER_DIMENSION_BYTES = 4
@@ -86,15 +86,9 @@ def write_idx(path, array):
         raise ValueError(f"write_idx stores uint8 arrays only, got {array.dtype}.")
     path = pathlib.Path(path)
     header = bytes([0, 0, UNSIGNED_BYTE_TYPE, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as raw:
-            if path.suffix == ".gz":
-                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed:
-                    compressed.write(header + np.ascontiguousarray(array).tobytes())
-            else:
-                raw.write(header + np.ascontiguousarray(array).tobytes())
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "wb") as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed:
+                compressed.write(header + np.ascontiguousarray(array).tobytes())
+        else:
+            raw.write(header + np.ascontiguousarray(array).tobytes())
