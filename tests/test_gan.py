@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gencompare.models import base
 from gencompare.models.gan import GAN, default_discriminator_spec, default_generator_spec
 
 IMAGE_SHAPE = (8, 8, 1)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from gencompare.models import base, vae_losses
+from gencompare.models import vae_losses
 from gencompare.models.sampling import Sampling
 from gencompare.models.vae import VAE
 

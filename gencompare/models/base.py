@@ -33,6 +33,8 @@ RANGE_TOLERANCE = 1e-3
 
 def normalize_value_range(value_range):
     """Returns `value_range` as a tuple of floats, checking that it is (0, 1) or (-1, 1)."""
+    if isinstance(value_range, (str, bytes)):
+        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.")
     try:
         low, high = (float(v) for v in value_range)
     except (TypeError, ValueError):
@@ -235,6 +237,29 @@ def with_loss_scaling(optimizer, dtype_policy=None):
 
 
 # ----------------------------------------------------------------------------------------------
+# Seed generators
+# ----------------------------------------------------------------------------------------------
+
+SEED_STATE_PREFIX = "seed_generator_state:"
+
+
+def seed_generators(model):
+    """Every `keras.random.SeedGenerator` of `model` and its sub-layers, in a stable order.
+
+    Their states are *not* part of Keras weight files (a `SeedGenerator` is not a saveable object):
+    without them a reloaded model, or a resumed run, would draw its first epoch's noise again.
+    """
+    generators = []
+    seen = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", []):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                generators.append(generator)
+    return generators
+
+
+# ----------------------------------------------------------------------------------------------
 # Latents
 # ----------------------------------------------------------------------------------------------
 
@@ -394,6 +419,29 @@ class GenerativeModel(keras.Model):
         return latent_normal(count, self.latent_dim, seed)
 
     # -- serialization -------------------------------------------------------------------------
+
+    def save_own_variables(self, store):
+        # Keras leaves seed-generator states out of `.keras` and `.weights.h5` files; storing them
+        # here lets a loaded model or a resumed run continue its noise stream instead of repeating it.
+        super().save_own_variables(store)
+        for index, generator in enumerate(seed_generators(self)):
+            store[f"{SEED_STATE_PREFIX}{index}"] = keras.ops.convert_to_numpy(generator.state.value)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        weights = {key: store[key] for key in keys if not key.startswith(SEED_STATE_PREFIX)}
+        super().load_own_variables(weights)
+        saved = sorted(key for key in keys if key.startswith(SEED_STATE_PREFIX))
+        generators = seed_generators(self)
+        if not saved:
+            return  # a file written without seed states: keep the fresh ones
+        if len(saved) != len(generators):
+            raise ValueError(
+                f"The file holds {len(saved)} seed-generator states but this {type(self).__name__} has "
+                f"{len(generators)}: it was saved from a different architecture."
+            )
+        for index, generator in enumerate(generators):
+            generator.state.assign(np.asarray(store[f"{SEED_STATE_PREFIX}{index}"], dtype=generator.state.dtype))
 
     def get_config(self):
         config = super().get_config()

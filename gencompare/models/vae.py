@@ -235,24 +235,6 @@ class VAE(base.GenerativeModel):
         self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self.trainable_variables)
 
-    def _seed_generators_to_save(self):
-        return (self.seed_generator, self.sample_seed_generator)
-
-    def save_own_variables(self, store):
-        # Keras saves layer weights but not seed-generator states; without them a reloaded model
-        # would restart its noise stream from `seed` and a resumed run would repeat old noise.
-        super().save_own_variables(store)
-        for generator in self._seed_generators_to_save():
-            store[generator.name] = generator.state
-
-    def load_own_variables(self, store):
-        # The VAE owns no weights itself (they live in the encoder and decoder), so the stored
-        # entries are the seed states; files saved without them keep the fresh states.
-        keys = set(store.keys())
-        for generator in self._seed_generators_to_save():
-            if generator.name in keys:
-                generator.state.assign(np.asarray(store[generator.name]))
-
     def get_config(self):
         config = super().get_config()
         config.update(
