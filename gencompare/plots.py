@@ -35,7 +35,7 @@ from PIL import Image
 from scipy.special import ndtri
 
 from gencompare.files import atomic_path
-from gencompare.models.base import RANGE_TOLERANCE, normalize_value_range
+from gencompare.value_range import RANGE_TOLERANCE, normalize_value_range
 
 logger = logging.getLogger(__name__)
 

@@ -23,17 +23,6 @@ def tiny_gan(seed=0):
     )
 
 
-@pytest.mark.parametrize("value_range", [(0, 1), (-1, 1), [0.0, 1.0]])
-def test_normalize_value_range_accepts_the_two_ranges(value_range):
-    assert base.normalize_value_range(value_range) == tuple(float(v) for v in value_range)
-
-
-@pytest.mark.parametrize("value_range", [(0, 255), (-1, 0), "01", None, (0, 1, 2)])
-def test_normalize_value_range_rejects_others(value_range):
-    with pytest.raises(ValueError, match="value_range"):
-        base.normalize_value_range(value_range)
-
-
 def test_check_image_tensor_rejects_integers_and_wrong_shapes_but_accepts_unknown_batch():
     with pytest.raises(ValueError, match="uint8.*to_dataset"):
         base.check_image_tensor(np.zeros((2, *IMAGE_SHAPE), "uint8"), IMAGE_SHAPE, "VAE.fit")

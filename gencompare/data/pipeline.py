@@ -9,7 +9,8 @@ so the array in memory stays uint8 (a quarter of the float32 size).
 import numpy as np
 import tensorflow as tf
 
-VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+from gencompare.value_range import normalize_value_range
+
 
 
 def _validate_images(images):
@@ -25,16 +26,6 @@ def _validate_images(images):
         raise ValueError(f"to_dataset expects shape (N, H, W, C), got {images.shape}{hint}.")
     if len(images) == 0:
         raise ValueError("to_dataset got an empty image array.")
-
-
-def _validate_value_range(value_range):
-    try:
-        low, high = (float(bound) for bound in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}.") from None
-    if (low, high) not in VALUE_RANGES:
-        raise ValueError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}.")
-    return low
 
 
 def _validate_batching(count, batch_size, drop_remainder):
@@ -75,7 +66,7 @@ def to_dataset(images, batch_size, *, value_range=(0, 1), shuffle=True, seed=0, 
             `drop_remainder=True`).
     """
     _validate_images(images)
-    low = _validate_value_range(value_range)
+    low = normalize_value_range(value_range)[0]
     count = len(images)
     _validate_batching(count, batch_size, drop_remainder)
 

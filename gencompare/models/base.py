@@ -24,25 +24,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompare.value_range import RANGE_TOLERANCE, VALUE_RANGES, normalize_value_range  # noqa: F401
+
 logger = logging.getLogger(__name__)
-
-VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
-# Float rounding in a scaling pipeline may step just outside the nominal range.
-RANGE_TOLERANCE = 1e-3
-
-
-def normalize_value_range(value_range):
-    """Returns `value_range` as a tuple of floats, checking that it is (0, 1) or (-1, 1)."""
-    if isinstance(value_range, (str, bytes)):
-        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.")
-    try:
-        low, high = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.") from None
-    if (low, high) not in VALUE_RANGES:
-        raise ValueError(f"`value_range` must be (0, 1) or (-1, 1), got {value_range!r}.")
-    return (low, high)
-
 
 # ----------------------------------------------------------------------------------------------
 # Input checks
