@@ -17,6 +17,7 @@ precision give the same updates as one float32 device):
   batch's noise.
 """
 
+import collections.abc
 import dataclasses
 import logging
 
@@ -27,6 +28,19 @@ import tensorflow as tf
 from gencompare.value_range import RANGE_TOLERANCE, VALUE_RANGES, normalize_value_range  # noqa: F401
 
 logger = logging.getLogger(__name__)
+
+def plain_config(value):
+    """A copy of `value` made of plain dicts and lists: JSON-like for `get_config`, sharing nothing.
+
+    Keras wraps dicts and lists assigned to a model's attributes in tracking containers, which neither
+    `copy.deepcopy` nor a later `from_config` accept.
+    """
+    if isinstance(value, collections.abc.Mapping):
+        return {key: plain_config(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_config(item) for item in value]
+    return value
+
 
 # ----------------------------------------------------------------------------------------------
 # Input checks

@@ -62,20 +62,7 @@ def _check_spec(spec, allowed, what):
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise ValueError(f"Unknown `{what}` arguments {unknown}; allowed: {', '.join(allowed)}.")
-    return _plain(spec)
-
-
-def _plain(value):
-    """A copy made of plain dicts and lists: JSON-like for `get_config`, sharing nothing with presets.
-
-    Keras wraps dicts and lists assigned to a model's attributes in tracking containers, which neither
-    `copy.deepcopy` nor a later `from_config` accept.
-    """
-    if isinstance(value, collections.abc.Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+    return base.plain_config(spec)
 
 
 def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", **trunk_arguments):
@@ -591,7 +578,7 @@ class GAN(base.GenerativeModel):
         fixed = sorted({"generator", "image_shape", "latent_dim"} & set(overrides))
         if fixed:
             raise ValueError(f"GAN.from_vae takes {fixed} from the VAE; do not pass them.")
-        spec = _plain(vae.decoder_spec)
+        spec = base.plain_config(vae.decoder_spec)
         source_activation = spec.get("output_activation", "sigmoid")
         if source_activation not in OUTPUT_ACTIVATIONS.values():
             raise ValueError(
@@ -621,8 +608,8 @@ class GAN(base.GenerativeModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            generator=_plain(self.generator_spec),
-            discriminator=_plain(self.discriminator_spec),
+            generator=base.plain_config(self.generator_spec),
+            discriminator=base.plain_config(self.discriminator_spec),
             ema_decay=self.ema_decay,
             ema_warmup=self.ema_warmup,
         )

@@ -51,15 +51,6 @@ def _check_spec(spec, allowed, required, what):
     return copy.deepcopy(dict(spec))
 
 
-def _plain(value):
-    """A copy of `value` made of plain dicts and lists (Keras wraps attributes in tracked containers)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
 def build_encoder(image_shape, latent_dim, spec, name="encoder"):
     """Builds the encoder: conv trunk → [hidden Dense] → (z_mean, z_log_var).
 
@@ -238,8 +229,8 @@ class VAE(base.GenerativeModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            encoder=_plain(self.encoder_spec),
-            decoder=_plain(self.decoder_spec),
+            encoder=base.plain_config(self.encoder_spec),
+            decoder=base.plain_config(self.decoder_spec),
             reconstruction_loss=self.reconstruction_loss,
             beta=self.beta,
         )
