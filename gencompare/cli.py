@@ -121,11 +121,25 @@ def add_scale_arguments(parser):
     group.add_argument("--strategy", choices=distribute.STRATEGIES,
                        help="default: one device; mirrored: every local GPU; multiworker: several machines "
                        "(TF_CONFIG). --batch-size is the global batch (default: default)")
-    group.add_argument("--precision", choices=distribute.PRECISIONS,
-                       help="Keras dtype policy (default: float32); mixed_bfloat16 on CPUs with AVX-512 BF16 "
-                       "and on Ampere+ GPUs, mixed_float16 on older GPUs")
-    group.add_argument("--steps-per-execution", type=int,
-                       help="train steps per compiled call (default: 1)")
+    group.add_argument("--precision", choices=distribute.PRECISION_CHOICES,
+                       help="Keras dtype policy (default: auto = mixed_bfloat16 on CPUs with AVX-512 BF16/AMX "
+                       "and on Ampere+ GPUs, mixed_float16 on Volta/Turing GPUs, else float32)")
+    group.add_argument("--steps-per-execution", type=_steps_per_execution,
+                       help=f"train steps per compiled call (default: auto = {distribute.AUTO_STEPS_PER_EXECUTION} "
+                       "on one device, 1 with several replicas)")
+
+
+def _steps_per_execution(text):
+    """`--steps-per-execution`: "auto" or a positive integer."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    return value
 
 
 def add_run_arguments(parser):

@@ -83,8 +83,8 @@ class RunSettings:
     summary_every: int = 1
     jit_compile: str = "auto"
     strategy: str = "default"
-    precision: str = "float32"
-    steps_per_execution: int = 1
+    precision: str = "auto"
+    steps_per_execution: int | str = "auto"
     tensorboard: bool = False
     from_vae: str | None = None
     gan_preset: str | None = None
@@ -97,12 +97,13 @@ class RunSettings:
             raise ValueError(f"`jit_compile` must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}.")
         for name in ("epochs", "batch_size", "latent_dim", "limit", "image_size"):
             _check_positive_int(name, getattr(self, name), allow_none=True)
-        for name in ("sample_every", "checkpoint_every", "summary_every", "steps_per_execution"):
+        for name in ("sample_every", "checkpoint_every", "summary_every"):
             _check_positive_int(name, getattr(self, name))
         from gencompare import distribute
 
         distribute.check_strategy_name(self.strategy)
         distribute.check_precision(self.precision)
+        distribute.check_steps_per_execution(self.steps_per_execution)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"`seed` must be a non-negative integer, got {self.seed!r}.")
         if self.learning_rate is not None and not self.learning_rate > 0:
@@ -434,7 +435,8 @@ class Experiment:
 
         keras.utils.set_random_seed(self.settings.seed)
         arguments = model_arguments(self.preset, self.settings, self.images.shape[1:])
-        with distribute.precision(self.settings.precision), self.distribution().scope():
+        precision = self.precision()
+        with distribute.precision(precision), self.distribution().scope():
             if self.kind == "gan" and self._starts_from_vae():
                 vae = self.vae or load_vae(self.settings.from_vae)
                 fixed = ("generator", "image_shape", "latent_dim")
@@ -444,13 +446,37 @@ class Experiment:
                 self.model = self._construct(arguments)
             compile_model(self.model, self.kind, self.training, self.settings.jit_compile,
                           self._steps_per_execution())
+        self.print_fn(
+            f"Precision {precision}, XLA {'on' if self.model.jit_compile else 'off'}, "
+            f"{self.model.steps_per_execution} train step(s) per call"
+            + (" (defaults chosen for this machine; see README: Scale and speed)." if self._uses_auto() else ".")
+        )
         return self.model
+
+    def _uses_auto(self):
+        return "auto" in (self.settings.precision, self.settings.steps_per_execution, self.settings.jit_compile)
+
+    def precision(self):
+        """The run's precision: the setting, or for `"auto"` the one this run started with (so a resumed
+        run keeps its optimizer's loss-scaling state), else `distribute.recommended_precision()`."""
+        from gencompare import distribute
+
+        if self.settings.precision != distribute.AUTO:
+            return self.settings.precision
+        config_path = self.run_dir / CONFIG_FILE
+        started = read_config(config_path).get("resolved", {}).get("precision") if config_path.exists() else None
+        return started or distribute.recommended_precision()
 
     def _steps_per_execution(self):
         """The setting, or 1 with several replicas: Keras 3.15 cannot run several steps per call under
         MirroredStrategy ("You must feed a value for placeholder tensor", keras-team/keras#19246)."""
+        from gencompare import distribute
+
         steps = self.settings.steps_per_execution
-        if steps > 1 and self.distribution().num_replicas_in_sync > 1:
+        replicas = self.distribution().num_replicas_in_sync
+        if steps == distribute.AUTO:
+            return distribute.recommended_steps_per_execution(replicas)
+        if steps > 1 and replicas > 1:
             self.print_fn(
                 f"steps_per_execution={steps} is not supported by Keras with several replicas "
                 "(keras-team/keras#19246); training with 1."
@@ -502,6 +528,9 @@ class Experiment:
             "model_config": _json_safe(self.model.get_config()),
             "training": _json_safe(self.training),
             "from_vae": None if not self._starts_from_vae() else str(self.settings.from_vae or "the vae phase"),
+            "precision": self.model.dtype_policy.name,
+            "jit_compile": bool(self.model.jit_compile),
+            "steps_per_execution": int(self.model.steps_per_execution),
         }
 
     def callbacks(self, latent):
@@ -685,8 +714,10 @@ def run(model="vae", preset=None, *, out="runs", run_dir=None, data_dir=None, ve
             `seed` (drives weights, noise, shuffling and the sample latent); `sample_every`,
             `checkpoint_every`, `summary_every` (epochs); `jit_compile` (`"auto"`, `"on"`, `"off"`);
             `strategy` (`"default"`, `"mirrored"`, `"multiworker"`: `batch_size` is then the global
-            batch, split over the replicas), `precision` (`"float32"`, `"mixed_float16"`,
-            `"mixed_bfloat16"`), `steps_per_execution` (train steps per compiled call); `tensorboard`.
+            batch, split over the replicas), `precision` (`"auto"`, `"float32"`, `"mixed_float16"`,
+            `"mixed_bfloat16"`), `steps_per_execution` (train steps per compiled call, or `"auto"`);
+            `tensorboard`. The `"auto"` defaults pick the fastest settings for this machine
+            (`gencompare.distribute`); `config.json` records what they resolved to under `"resolved"`.
 
     Returns:
         A `RunResult`.

@@ -219,6 +219,56 @@ def test_cli_passes_strategy_precision_and_steps_per_execution():
         parser.parse_args(["train", "--precision", "float64"])
 
 
+def test_cli_takes_auto_and_rejects_non_positive_steps_per_execution():
+    from gencompare import cli
+
+    parser = cli.build_parser()
+    arguments = parser.parse_args(["train", "--precision", "auto", "--steps-per-execution", "auto"])
+    assert cli.given_settings(arguments) == {"precision": "auto", "steps_per_execution": "auto"}
+    for bad in ("0", "-2", "eight"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "--steps-per-execution", bad])
+
+
+# -- what "auto" resolves to ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("gpus, flags, expected", [
+    ([], {"avx2", "avx512f", "avx512_bf16"}, "mixed_bfloat16"),   # this machine's kind (AMD EPYC)
+    ([], {"avx2", "amx_bf16", "amx_tile"}, "mixed_bfloat16"),     # Sapphire Rapids
+    ([], {"avx2", "avx512f"}, "float32"),                         # no native bfloat16: emulated, slower
+    ([(8, 6)], set(), "mixed_bfloat16"),                          # Ampere
+    ([(9, 0), (9, 0)], set(), "mixed_bfloat16"),
+    ([(7, 5)], {"avx512_bf16"}, "mixed_float16"),                 # Turing: the GPU decides, not the CPU
+    ([(8, 0), (7, 0)], set(), "mixed_float16"),                   # the oldest GPU decides for all replicas
+    ([(6, 1)], set(), "float32"),                                 # Pascal: no tensor cores
+    ([None], set(), "float32"),                                   # capability unknown: the safe choice
+])
+def test_recommended_precision_per_device(gpus, flags, expected):
+    assert distribute.recommended_precision(gpus=gpus, flags=flags) == expected
+
+
+def test_cpu_flags_read_the_flags_line_only(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\nvmx flags\t: amx_bf16\nbugs\t\t: spectre_v1\n"
+        "processor\t: 1\nflags\t\t: fpu avx2 avx512_bf16\n"
+    )
+    assert distribute.cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512_bf16"}
+    assert distribute.cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_auto_resolves_to_the_recommendation_and_sets_that_policy():
+    assert distribute.resolve_precision("auto") == distribute.recommended_precision()
+    assert distribute.resolve_precision("float32") == "float32"
+    with distribute.precision("auto") as policy:
+        assert policy.name == distribute.recommended_precision()
+    assert distribute.recommended_steps_per_execution(1) == distribute.AUTO_STEPS_PER_EXECUTION > 1
+    assert distribute.recommended_steps_per_execution(2) == 1
+    for bad in (0, True, "8", 2.0):
+        with pytest.raises(ValueError, match="steps_per_execution"):
+            distribute.check_steps_per_execution(bad)
+
+
 def test_run_settings_reject_unknown_strategy_and_precision():
     from gencompare.train import RunSettings
 

@@ -1,5 +1,6 @@
 """Tests for gencompare.train: settings, run folders, resuming, divergence, vae-gan (tiny real MNIST)."""
 
+import json
 import shutil
 
 import keras
@@ -41,6 +42,9 @@ def assert_same_values(first, second):
         (dict(learning_rate=-1.0), "`learning_rate` must be positive"),
         (dict(jit_compile="yes"), "`jit_compile` must be one of auto, on, off"),
         (dict(seed=-1), "`seed` must be a non-negative integer"),
+        (dict(precision="bfloat16"), "Unknown precision 'bfloat16'; choose one of auto, float32"),
+        (dict(steps_per_execution="fast"), "`steps_per_execution` must be 'auto' or a positive integer"),
+        (dict(steps_per_execution=0), "`steps_per_execution` must be 'auto' or a positive integer"),
     ],
 )
 def test_bad_settings_raise_clear_value_errors(settings, message):
@@ -129,6 +133,33 @@ def test_optimizer_settings_per_network():
 def vae_run(real_data_dir, tmp_path_factory):
     """A finished two-epoch VAE run (shared; tests that change it work on a copy)."""
     return quiet_run(tmp_path_factory.mktemp("vae"), epochs=2, checkpoint_every=1)
+
+
+def test_default_settings_resolve_for_this_machine_and_are_recorded(vae_run):
+    from gencompare import distribute
+
+    config = train.read_config(vae_run.run_dir)
+    assert config["run"]["precision"] == "auto" and config["run"]["steps_per_execution"] == "auto"
+    resolved = config["resolved"]
+    assert resolved["precision"] == distribute.recommended_precision()
+    assert resolved["steps_per_execution"] == distribute.AUTO_STEPS_PER_EXECUTION
+    assert resolved["jit_compile"] is False  # XLA is slower on CPUs; Keras' "auto" leaves it off here
+    assert vae_run.model.dtype_policy.name == resolved["precision"]
+    # An epoch of 4 steps still trains 4 steps with 8 steps per call: 2 epochs, 8 updates.
+    assert int(vae_run.model.optimizer.iterations.numpy()) == 8
+
+
+def test_auto_precision_of_a_resumed_run_is_the_one_it_started_with(vae_run, tmp_path):
+    run_dir = shutil.copytree(vae_run.run_dir, tmp_path / "copy")
+    config = train.read_config(run_dir)
+    # As if the run had started on a machine whose "auto" meant float16 (a GPU): the optimizer state
+    # in its checkpoints has loss-scale variables, so resuming must not switch precision.
+    config["resolved"]["precision"] = "mixed_float16"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    experiment = train.Experiment(train.RunSettings.from_dict(config["run"]), run_dir)
+    assert experiment.precision() == "mixed_float16"
+    fixed = train.Experiment(train.RunSettings.from_dict({**config["run"], "precision": "float32"}), run_dir)
+    assert fixed.precision() == "float32"
 
 
 def test_resume_trains_a_finished_run_further_with_continuous_history(vae_run, tmp_path):
