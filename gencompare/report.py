@@ -597,6 +597,34 @@ def failures_note(failures):
     return "\n".join(lines + [f"* `{name}`: {message}" for name, message in failures])
 
 
+def _resolved_settings(run_dir):
+    """What a run's settings resolved to (its `config.json`; a VAE→GAN run's GAN phase), or {}."""
+    for folder in (pathlib.Path(run_dir), pathlib.Path(run_dir) / "gan"):
+        path = folder / "config.json"
+        if path.is_file():
+            resolved = files.read_json(path).get("resolved", {})
+            if "precision" in resolved:
+                return resolved
+    return {}
+
+
+def settings_line(rows):
+    """How the runs trained — precision, train steps per call, XLA — read from their `config.json`."""
+    described = {}
+    for row in rows:
+        resolved = _resolved_settings(row.run_dir)
+        described[row.experiment.name] = (
+            f"{resolved['precision']}, {resolved['steps_per_execution']} train step(s) per call, "
+            f"XLA {'on' if resolved['jit_compile'] else 'off'}" if resolved else "not recorded"
+        )
+    if not described:
+        return None
+    kinds = set(described.values())
+    if len(kinds) == 1:
+        return f"* **Training settings:** {kinds.pop()} (every run)."
+    return "* **Training settings:** " + "; ".join(f"`{name}` {text}" for name, text in described.items()) + "."
+
+
 def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs, failures=()):
     """The whole `README.md` of the report."""
     trained = sum(not row.reused for row in rows)
@@ -610,6 +638,7 @@ def readme_text(rows, figures, out, *, profile, seed, wall_seconds, runs, failur
         "",
         f"* **Profile:** `{profile.name}` — {profile.description}.",
         f"* **Hardware:** {hardware()}.",
+        *filter(None, [settings_line(rows)]),
         f"* **Libraries:** {_versions_line()}.",
         f"* **Wall time of this invocation:** {wall_seconds:.0f} s.",
         f"* **Seed:** {seed} (weights, noise, shuffling, sample latents and metric subsets).",

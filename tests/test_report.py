@@ -1,5 +1,6 @@
 """Tests for gencompare.report: the smoke report end to end, run reuse, and sentences from numbers."""
 
+import json
 import pathlib
 import re
 
@@ -115,6 +116,28 @@ def fake_row(name, metrics, rate=None, reused=True):
     experiment = profiles.get_experiment(name)
     return report.Row(experiment, pathlib.Path(f"/runs/{name}-seed0"), None, [{}] * 3, metrics, 1000, 500,
                       12.0, rate, reused)
+
+
+def test_settings_line_reads_what_each_run_resolved_to(tmp_path):
+    def run_folder(name, resolved, phase=""):
+        folder = tmp_path / name / phase
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"run": {}, "resolved": resolved}))
+        return tmp_path / name
+
+    bf16 = {"precision": "mixed_bfloat16", "steps_per_execution": 8, "jit_compile": False}
+    vae = fake_row("mnist-vae", {})
+    vae.run_dir = run_folder("vae", bf16)
+    both = fake_row("mnist-vae-gan", {})
+    both.run_dir = run_folder("vae-gan", bf16, phase="gan")
+    assert report.settings_line([vae, both]) == (
+        "* **Training settings:** mixed_bfloat16, 8 train step(s) per call, XLA off (every run)."
+    )
+    old = fake_row("mnist-gan", {})
+    old.run_dir = run_folder("old", {"model_class": "GAN"})
+    line = report.settings_line([vae, old])
+    assert "`mnist-vae` mixed_bfloat16, 8 train step(s) per call, XLA off" in line
+    assert "`mnist-gan` not recorded" in line
 
 
 def test_coverage_sentence_follows_the_numbers():
