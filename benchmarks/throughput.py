@@ -27,8 +27,8 @@ Next to images/s it reports:
         --precision float32,mixed_bfloat16 --steps-per-execution 1,8 --batch-size 128,512
 
 Settings: `--settings` names rows (`baseline`: float32, no XLA, one step per execution, the preset's
-batch; `recommended`: `RECOMMENDED[device]` for this machine's device), or the option lists span a
-grid. The first setting of each preset is the reference of the `speedup` column.
+batch; `recommended`: the defaults `train.run` resolves "auto" to on this machine, see
+`gencompare.distribute.recommended_precision`), or the option lists span a grid. The first setting of each preset is the reference of the `speedup` column.
 
 The `keras_io_mnist` VAE preset is the keras.io example's architecture, the baseline to compare the
 `mnist` preset with. The `faces64` GAN preset is the keras.io 64×64 DCGAN (`faces64_small` is its
@@ -75,52 +75,21 @@ class Setting:
 
 # The reference setting: what a keras.io example does (float32, no XLA, one step per call).
 BASELINE = Setting()
-# Recommended settings per device, from the measurements in the README ("Scale and speed"). GPU
-# values are the standard advice for Keras on GPUs (XLA, mixed precision), not measured here.
-RECOMMENDED = {
-    # bfloat16 compute (AVX-512 BF16 runs matmuls ~1.8x float32), several steps per call, no XLA
-    # (1.3-2.9x slower than plain tf.function on this CPU).
-    "cpu": Setting(jit_compile="off", precision="mixed_bfloat16", steps_per_execution=8, batch_size=None),
-    # XLA ("auto" turns it on with a GPU) and float16/bfloat16 tensor cores; not measured here.
-    "gpu": Setting(jit_compile="auto", precision="mixed_float16", steps_per_execution=8, batch_size=None),
-}
-# Per-preset batch sizes of the recommended CPU setting (larger batches fill the cores better).
-RECOMMENDED_CPU_BATCH = {}
 
 
 def device_kind():
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
-def recommended_setting(kind, preset_name, device=None):
-    device = device or device_kind()
-    setting = RECOMMENDED[device]
-    if device == "cpu" and (kind, preset_name) in RECOMMENDED_CPU_BATCH:
-        setting = dataclasses.replace(setting, batch_size=RECOMMENDED_CPU_BATCH[(kind, preset_name)])
-    if device == "gpu" and setting.precision == "mixed_float16" and _gpu_has_bfloat16():
-        setting = dataclasses.replace(setting, precision="mixed_bfloat16")
-    if device == "cpu" and not cpu_has_bfloat16():
-        setting = dataclasses.replace(setting, precision="float32")
-    return setting
-
-
-def cpu_has_bfloat16():
-    """Whether the CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX; Linux `/proc/cpuinfo` flags)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
-
-
-def _gpu_has_bfloat16():
-    """Ampere (compute capability 8.0) and newer GPUs compute bfloat16 at float16 speed."""
-    for gpu in tf.config.list_physical_devices("GPU"):
-        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
-        if capability and tuple(capability) >= (8, 0):
-            return True
-    return False
+def recommended_setting():
+    """What a run uses by default on this machine: `train.run`'s "auto" settings, resolved, at the
+    preset's batch size (a larger batch changes the training, so it is the user's choice, not a speed
+    setting)."""
+    return Setting(
+        jit_compile="auto",
+        precision=distribute.recommended_precision(),
+        steps_per_execution=distribute.recommended_steps_per_execution(),
+    )
 
 
 @dataclasses.dataclass
@@ -449,7 +418,7 @@ def selected_cases(model, preset):
 def settings_for(kind, preset_name, args):
     """The settings to time for one preset: named rows (`--settings`) or the grid of option lists."""
     if args.settings:
-        named = {"baseline": BASELINE, "recommended": recommended_setting(kind, preset_name)}
+        named = {"baseline": BASELINE, "recommended": recommended_setting()}
         return [named[name] for name in args.settings]
     return [
         Setting(jit, precision, spe, batch)

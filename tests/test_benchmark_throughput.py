@@ -1,7 +1,8 @@
-"""benchmarks/throughput.py: the analytic FLOP counts and the settings grid (no timing here)."""
+"""benchmarks/throughput.py and layer_throughput.py: FLOP counts, the settings grid, the layer table (no timing here)."""
 
 import importlib.util
 import pathlib
+import sys
 
 import pytest
 
@@ -48,6 +49,30 @@ def test_settings_grid_and_named_settings(throughput):
     assert len(grid) == 8 and grid[0] == throughput.BASELINE
     named = throughput.settings_for("vae", "mnist", throughput.parse_args(["--settings", "baseline,recommended"]))
     assert named[0] == throughput.BASELINE
-    assert named[1] == throughput.recommended_setting("vae", "mnist")
+    assert named[1] == throughput.recommended_setting()
     with pytest.raises(SystemExit):
         throughput.parse_args(["--precision", "float64"])
+
+
+@pytest.fixture(scope="module")
+def layer_throughput(throughput):
+    sys.modules.setdefault("throughput", throughput)
+    path = SCRIPT.with_name("layer_throughput.py")
+    spec = importlib.util.spec_from_file_location("layer_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_layer_table_covers_every_matmul_layer_with_its_share_of_flops(layer_throughput, monkeypatch):
+    # Timing is replaced by 1 ms per layer: this checks the accounting, not the machine.
+    monkeypatch.setattr(layer_throughput, "time_layer", lambda layer, batch_size: 1e-3)
+    batch_size, rows = layer_throughput.measure("vae", "keras_io_mnist", None, "float32")
+    assert batch_size == 128
+    assert [row["layer"] for row in rows] == [
+        "conv_0", "conv_1", "hidden", "z_mean", "z_log_var", "project", "deconv_0", "deconv_1", "to_image"
+    ]
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    deconv_1 = next(row for row in rows if row["layer"] == "deconv_1")
+    # 14·14 input pixels, 3×3 kernel, 64 → 32 channels; ×2 FLOPs ×3 passes, 128 images in 1 ms.
+    assert deconv_1["gflops"] == pytest.approx(6 * 14 * 14 * 9 * 64 * 32 * 128 / 1e-3 / 1e9)
