@@ -13,7 +13,7 @@ def _real_data_dir():
     """The folder holding real dataset files: GENCOMPARE_DATA, else ../shared/data beside the clone."""
     configured = os.environ.get("GENCOMPARE_DATA")
     if configured:
-        return pathlib.Path(configured)
+        return pathlib.Path(configured).resolve()
     if SIBLING_SHARED_DATA.is_dir():
         return SIBLING_SHARED_DATA
     return None
