@@ -426,7 +426,9 @@ def _plot_panel(axes, name, keys, epochs, series):
         for label, style in ((key, "-"), (f"val_{key}", "--")):
             if label in series:
                 values = series[label]
-                (line,) = axes.plot(epochs[:len(values)], values, style, color=color, label=label)
+                # A line needs two points: a one-epoch history gets markers so it is visible at all.
+                marker = "o" if len(values) < 2 else None
+                (line,) = axes.plot(epochs[:len(values)], values, style, color=color, label=label, marker=marker)
                 color = line.get_color()
     axes.set_title(name)
     axes.set_xlabel("epoch")

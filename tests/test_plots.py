@@ -335,6 +335,14 @@ def test_loss_curves_draws_validation_dashed_in_the_same_colour():
     np.testing.assert_array_equal(lines["loss"].get_xdata(), [1, 2, 3, 4, 5, 6])
 
 
+def test_loss_curves_mark_a_single_epoch_so_it_shows():
+    one_epoch = plots.loss_curves({"loss": [2.0], "val_loss": [2.5]}, dpi=DPI)
+    lines = {line.get_label(): line for line in one_epoch.axes[0].get_lines()}
+    assert lines["loss"].get_marker() == "o" and lines["val_loss"].get_marker() == "o"
+    several = plots.loss_curves(vae_history(0), dpi=DPI)
+    assert all(line.get_marker() in (None, "None", "") for line in several.axes[0].get_lines())
+
+
 def test_loss_curves_groups_gan_metrics_and_bounds_accuracy():
     figure = plots.loss_curves(gan_history(0), dpi=DPI)
     losses, accuracy = figure.axes
