@@ -28,7 +28,8 @@ Next to images/s it reports:
 
 Settings: `--settings` names rows (`baseline`: float32, no XLA, one step per execution, the preset's
 batch; `recommended`: the defaults `train.run` resolves "auto" to on this machine, see
-`gencompare.distribute.recommended_precision`), or the option lists span a grid. The first setting of each preset is the reference of the `speedup` column.
+`gencompare.distribute.recommended_precision`), or the option lists span a grid. The first setting of
+each preset is the reference of the `speedup` column.
 
 The `keras_io_mnist` VAE preset is the keras.io example's architecture, the baseline to compare the
 `mnist` preset with. The `faces64` GAN preset is the keras.io 64×64 DCGAN (`faces64_small` is its
