@@ -215,32 +215,6 @@ def num_replicas(strategy=None):
     return strategy.num_replicas_in_sync
 
 
-def is_chief(strategy=None):
-    """Whether this process should write run folders, checkpoints and figures.
-
-    Under `MultiWorkerMirroredStrategy` every worker computes the same weights; only the chief (the
-    `chief` task, else worker 0) writes to the shared run folder. Other strategies have one process.
-    """
-    import tensorflow as tf
-
-    strategy = strategy or tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type is None:
-        return True
-    if task_type == "chief":
-        return True
-    has_chief = "chief" in (resolver.cluster_spec().as_dict() or {})
-    return task_type == "worker" and task_id == 0 and not has_chief
-
-
-def global_batch_size(per_replica_batch_size, strategy=None):
-    """The dataset batch size that gives each replica `per_replica_batch_size` examples."""
-    return int(per_replica_batch_size) * num_replicas(strategy)
-
-
 def set_precision(name):
     """Sets Keras' global dtype policy to `name` (see `PRECISION_CHOICES`); returns the policy.
 

@@ -25,9 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompare.value_range import RANGE_TOLERANCE, VALUE_RANGES, normalize_value_range  # noqa: F401
+from gencompare.distribute import num_replicas
+from gencompare.value_range import RANGE_TOLERANCE, normalize_value_range
 
 logger = logging.getLogger(__name__)
+
 
 def plain_config(value):
     """A copy of `value` made of plain dicts and lists: JSON-like for `get_config`, sharing nothing.
@@ -135,11 +137,6 @@ def image_spec_dtype(data):
 # ----------------------------------------------------------------------------------------------
 # Gradients under strategies and loss scaling
 # ----------------------------------------------------------------------------------------------
-
-def num_replicas():
-    """Number of replicas of the current `tf.distribute` strategy (1 without one)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
 
 def local_share(batch_size):
     """This replica's share of the global batch, `local examples / global examples` (1 without a strategy).
