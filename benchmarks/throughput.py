@@ -278,43 +278,18 @@ class _EpochTimer(keras.callbacks.Callback):
         self.cpu_durations.append(time.process_time() - self._cpu_start)
 
 
-def time_training(case, steps, warmup, windows):
-    """Trains `case.model` for `warmup` untimed steps, then `windows` timed windows of `steps` steps.
+def time_interleaved(cases, steps, warmup, windows):
+    """Times the train step of each case: `warmup` untimed steps, then `windows` timed windows of `steps`.
 
-    With `steps_per_execution` k, `steps` and `warmup` are rounded up to multiples of k.
+    The windows of the cases run in turn (case 1, 2, ..., 1, 2, ...): on a shared machine the load
+    drifts, and interleaving spreads the drift over every case, so their ratios (the speedups) stay
+    meaningful even when the absolute numbers do not. With `steps_per_execution` k, `steps` and
+    `warmup` are rounded up to multiples of k.
 
     Returns:
-        A dict with `images_per_second` (median over windows), `window_images_per_second` (each
-        window) and `warmup_seconds` (includes tracing and compilation).
-    """
-    per_call = int(getattr(case.model, "steps_per_execution", 1) or 1)
-    steps = -(-steps // per_call) * per_call
-    warmup = -(-warmup // per_call) * per_call
-    warmup_timer, timer = _EpochTimer(), _EpochTimer()
-    if warmup:
-        case.model.fit(
-            case.dataset, epochs=1, steps_per_epoch=warmup, callbacks=[warmup_timer], shuffle=False, verbose=0
-        )
-    case.model.fit(
-        case.dataset, epochs=windows, steps_per_epoch=steps, callbacks=[timer], shuffle=False, verbose=0
-    )
-    rates = [steps * case.batch_size / seconds for seconds in timer.durations]
-    return {
-        "images_per_second": statistics.median(rates),
-        "window_images_per_second": rates,
-        "images_per_cpu_second": statistics.median(
-            steps * case.batch_size / seconds for seconds in timer.cpu_durations
-        ),
-        "warmup_seconds": sum(warmup_timer.durations),
-        "steps_per_window": steps,
-    }
-
-
-def time_interleaved(cases, steps, warmup, windows):
-    """Like `time_training` for several cases, timing their windows in turn (case 1, 2, ..., 1, 2, ...).
-
-    On a shared machine the load drifts; interleaving spreads the drift over every case, so their
-    ratios (the speedups) stay meaningful even when the absolute numbers do not.
+        One dict per case: `images_per_second` (median over windows), `window_images_per_second`
+        (each window), `images_per_cpu_second`, `warmup_seconds` (includes tracing and compilation)
+        and `steps_per_window`.
     """
     plans = []
     for case in cases:
@@ -378,16 +353,8 @@ def result_row(kind, preset_name, setting, case, timing, peaks=None, pipeline=Tr
     return row
 
 
-def run_case(kind, preset_name, args, setting=None, peaks=None):
-    """Times one case; returns a result row (throughput, FLOPs, fraction of peak, pipeline rate)."""
-    setting = setting or Setting(jit_compile=args.jit_compile, batch_size=args.batch_size)
-    case = build_setting_case(kind, preset_name, setting, args.seed)
-    timing = time_training(case, args.steps, args.warmup, args.windows)
-    return result_row(kind, preset_name, setting, case, timing, peaks, getattr(args, "pipeline", True))
-
-
 def run_preset(kind, preset_name, args, settings, peaks=None):
-    """Times every setting of one preset, interleaved (`time_interleaved`); returns result rows."""
+    """Times the settings of one preset together, interleaved (`time_interleaved`); returns result rows."""
     cases = [build_setting_case(kind, preset_name, setting, args.seed) for setting in settings]
     timings = time_interleaved(cases, args.steps, args.warmup, args.windows)
     return [
@@ -510,9 +477,6 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error("--warmup must be 0 or more")
-    # Single values for `run_case(kind, preset, args)` without a setting (the first of each list).
-    args.jit_compile = args.jit_compile_list[0]
-    args.batch_size = args.batch_size_list[0]
     return args
 
 
@@ -549,10 +513,10 @@ def main(argv=None):
     results = []
     for kind, preset_name in cases:
         settings = settings_for(kind, preset_name, args)
-        if args.interleave and len(settings) > 1:
+        if args.interleave:
             rows = run_preset(kind, preset_name, args, settings, peaks)
-        else:
-            rows = [run_case(kind, preset_name, args, setting, peaks) for setting in settings]
+        else:  # one setting at a time: one model in memory, its windows in one block
+            rows = [row for setting in settings for row in run_preset(kind, preset_name, args, [setting], peaks)]
         for setting, row in zip(settings, rows):
             print(f"{kind}:{preset_name} [{setting.label()}]: {row['images_per_second']:.1f} images/s",
                   file=sys.stderr)
