@@ -216,12 +216,23 @@ COLUMNS = (
 )
 
 
+def resolved_config(run_dir):
+    """What a run's settings resolved to: the `"resolved"` section of its `config.json` ({} if none).
+
+    A `vae-gan` run folder has no section of its own; its GAN phase's (`gan/`) stands for it.
+    """
+    for folder in (pathlib.Path(run_dir), pathlib.Path(run_dir) / "gan"):
+        path = folder / "config.json"
+        if path.is_file():
+            resolved = files.read_json(path).get("resolved", {})
+            if resolved:
+                return resolved
+    return {}
+
+
 def training_summary(run_dir):
     """The preset, images and epochs recorded in a run's `config.json` (None without a record)."""
-    config_path = pathlib.Path(run_dir) / "config.json"
-    if not config_path.is_file():
-        return None
-    resolved = json.loads(config_path.read_text()).get("resolved", {})
+    resolved = resolved_config(run_dir)
     if not resolved:
         return None
     training = resolved.get("training", {})
@@ -597,25 +608,14 @@ def failures_note(failures):
     return "\n".join(lines + [f"* `{name}`: {message}" for name, message in failures])
 
 
-def _resolved_settings(run_dir):
-    """What a run's settings resolved to (its `config.json`; a VAE→GAN run's GAN phase), or {}."""
-    for folder in (pathlib.Path(run_dir), pathlib.Path(run_dir) / "gan"):
-        path = folder / "config.json"
-        if path.is_file():
-            resolved = files.read_json(path).get("resolved", {})
-            if "precision" in resolved:
-                return resolved
-    return {}
-
-
 def settings_line(rows):
     """How the runs trained — precision, train steps per call, XLA — read from their `config.json`."""
     described = {}
     for row in rows:
-        resolved = _resolved_settings(row.run_dir)
+        resolved = resolved_config(row.run_dir)
         described[row.experiment.name] = (
             f"{resolved['precision']}, {resolved['steps_per_execution']} train step(s) per call, "
-            f"XLA {'on' if resolved['jit_compile'] else 'off'}" if resolved else "not recorded"
+            f"XLA {'on' if resolved['jit_compile'] else 'off'}" if "precision" in resolved else "not recorded"
         )
     if not described:
         return None
