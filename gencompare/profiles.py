@@ -84,6 +84,12 @@ class Budget:
     epochs: int | None = None
     batch_size: int | None = None
 
+    def describe(self):
+        """One line for progress messages and notebooks, e.g. "preset mnist, 512 images, 2 epoch(s)"."""
+        images = "all images" if self.limit is None else f"{self.limit} images"
+        epochs = "the preset's epochs" if self.epochs is None else f"{self.epochs} epoch(s)"
+        return f"preset {self.preset}, {images}, {epochs}"
+
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:

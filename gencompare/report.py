@@ -161,7 +161,7 @@ def collect_one(experiment, profile=None, *, runs=None, seed=0, data_dir=None, p
     folder = profiles.run_folder(experiment, profile, seed=seed, runs=runs)
     reused = profiles.is_finished(experiment, profile, seed=seed, runs=runs)
     budget = experiment.budget(profile)
-    action = "reusing finished run" if reused else f"training ({_describe_budget(budget)})"
+    action = "reusing finished run" if reused else f"training ({budget.describe()})"
     step = f"{step} " if step else ""
     print_fn(f"{step}{experiment.name}: {action} in {folder}")
     result = profiles.run_experiment(experiment, profile, seed=seed, runs=runs, data_dir=data_dir,
@@ -172,12 +172,6 @@ def collect_one(experiment, profile=None, *, runs=None, seed=0, data_dir=None, p
     trainable, sampler = parameter_counts(result.model)
     return Row(experiment, folder, result.model, result.history, metrics, trainable, sampler, seconds, rate,
                reused)
-
-
-def _describe_budget(budget):
-    images = "all images" if budget.limit is None else f"{budget.limit} images"
-    epochs = "the preset's epochs" if budget.epochs is None else f"{budget.epochs} epoch(s)"
-    return f"preset {budget.preset}, {images}, {epochs}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -212,3 +212,8 @@ def test_vae_gan_trains_its_vae_first_and_a_finished_run_is_reused(real_data_dir
     again = profiles.run_experiment("mnist-vae-gan", "smoke", **quiet)
     assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()} == files
     assert len(again.history) == epochs
+
+
+def test_budget_describe_names_preset_images_and_epochs_or_the_preset_defaults():
+    assert profiles.Budget("mnist", limit=512, epochs=2).describe() == "preset mnist, 512 images, 2 epoch(s)"
+    assert profiles.Budget("cats").describe() == "preset cats, all images, the preset's epochs"
