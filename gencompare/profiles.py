@@ -5,9 +5,8 @@
 * `smoke`: a few hundred images and two epochs per experiment, so that every notebook runs under nbval
   in CI in a few minutes on 2 CPU cores. The pictures are noise-like: it checks that the code runs.
 * `quick`: what a CPU user can run in about an hour, all experiments together, with the CPU-friendly
-  `faces64_small` GAN on faces. Sized from training rates measured on a 2-core AMD EPYC (shared with
-  other jobs): about 48 minutes of training for MNIST + cats + anime at those rates, plus evaluation
-  and figures; a quiet machine is faster. Each further face set adds about 13 minutes.
+  `faces64_small` GAN on faces. Measured on a 2-core AMD EPYC: the whole `report --profile quick`
+  for MNIST + cats + anime took 23 minutes with the default (auto) settings, 33 in float32.
 * `full`: each seed's own hyper-parameters (its preset's batch size and epochs, all images); meant
   for a GPU.
 
@@ -335,16 +334,19 @@ def run_experiment(experiment, profile=None, *, seed=0, runs=None, data_dir=None
                            print_fn=print_fn)
     settings = train.RunSettings(**run_settings(experiment, profile, seed=seed, runs=runs))
     folder = run_folder(experiment, profile, seed=seed, runs=runs)
-    if _differing_settings(folder, settings) and profile.disposable:
+    different = _differing_settings(folder, settings)
+    if different and profile.disposable:
         print_fn(f"{folder} was trained with other settings; retraining it ({profile.name} runs are disposable).")
         shutil.rmtree(folder)
-    _check_same_settings(folder, settings)
+    elif different:
+        raise ValueError(
+            f"{folder} was trained with other settings ({', '.join(different)} differ from the profile "
+            f"table). Delete or move that folder to retrain it, or choose another runs folder."
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    batch_size = train.training_arguments(
-        train.resolve_preset(settings.model, settings.preset, settings.dataset), settings)["batch_size"]
-    timer = epoch_timer(folder / TIMING_FILE, batch_size)
-    return train.Experiment(settings, folder, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
-                            extra_callbacks=[timer]).train()
+    run = train.Experiment(settings, folder, data_dir=data_dir, verbose=verbose, print_fn=print_fn)
+    run.extra_callbacks.append(epoch_timer(folder / TIMING_FILE, run.training["batch_size"]))
+    return run.train()
 
 
 def is_finished(experiment, profile=None, *, seed=0, runs=None):
@@ -365,15 +367,6 @@ def _differing_settings(folder, settings):
     stored = json.loads(config_path.read_text())["run"]
     wanted = _plain_json(settings.to_dict())
     return sorted(key for key in set(stored) | set(wanted) if stored.get(key) != wanted.get(key))
-
-
-def _check_same_settings(folder, settings):
-    different = _differing_settings(folder, settings)
-    if different:
-        raise ValueError(
-            f"{folder} was trained with other settings ({', '.join(different)} differ from the profile "
-            f"table). Delete or move that folder to retrain it, or choose another runs folder."
-        )
 
 
 # ----------------------------------------------------------------------------------------------
