@@ -25,6 +25,7 @@ import numpy as np
 from gencompare.files import atomic_path, read_json, write_json_atomic, write_text_atomic
 from gencompare.models.base import seed_generators
 
+
 def is_finite_number(value):
     """True for finite numbers (and anything that is not a number, e.g. strings in logs)."""
     try:

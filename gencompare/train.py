@@ -454,7 +454,10 @@ class Experiment:
         return self.model
 
     def _uses_auto(self):
-        return "auto" in (self.settings.precision, self.settings.steps_per_execution, self.settings.jit_compile)
+        from gencompare import distribute
+
+        settings = self.settings
+        return distribute.AUTO in (settings.precision, settings.steps_per_execution, settings.jit_compile)
 
     def precision(self):
         """The run's precision: the setting, or for `"auto"` the one this run started with (so a resumed

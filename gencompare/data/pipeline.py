@@ -12,7 +12,6 @@ import tensorflow as tf
 from gencompare.value_range import normalize_value_range
 
 
-
 def _validate_images(images):
     if not isinstance(images, np.ndarray):
         raise ValueError(f"to_dataset expects a NumPy uint8 array, got {type(images).__name__}.")

@@ -56,7 +56,7 @@ DISCRIMINATOR_ARGUMENTS = _builder_arguments(networks.build_conv_trunk, ("input_
 
 
 def _check_spec(spec, allowed, what):
-    """Returns a plain copy of `spec` (see `_plain`), checking that it only names arguments in `allowed`."""
+    """A plain copy of `spec` (`base.plain_config`), checking that it only names arguments in `allowed`."""
     if not isinstance(spec, collections.abc.Mapping):
         raise ValueError(f"`{what}` must be a dict of builder arguments, got {type(spec).__name__}.")
     unknown = sorted(set(spec) - set(allowed))
