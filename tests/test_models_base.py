@@ -1,4 +1,4 @@
-"""Tests for gencompare.models.base: input checks, latents, presets and seed-state saving."""
+"""Tests for gencompare.models.base: architecture and input checks, latents and seed-state saving."""
 
 import keras
 import numpy as np
@@ -64,15 +64,16 @@ def test_latent_normal_is_reproducible_and_standard_normal():
         base.latent_normal(0, 8, seed=0)
 
 
-def test_preset_registry_lists_names_and_rejects_unknown_and_duplicate_presets():
-    registry = base.PresetRegistry("Toy")
-    preset = base.Preset(name="small", dataset="mnist", source="test", model={}, training={})
-    registry.add(preset)
-    assert registry.get("small") is preset and registry.names() == ["small"]
-    with pytest.raises(ValueError, match="Unknown Toy preset 'large'; available presets: small"):
-        registry.get("large")
-    with pytest.raises(ValueError, match="twice"):
-        registry.add(preset)
+def test_check_spec_copies_plain_dicts_and_names_unknown_and_missing_keys():
+    spec = {"filters": [4, 8]}
+    copied = base.check_spec(spec, ("filters", "kernel_size"), "encoder", required=("filters",))
+    assert copied == spec and copied["filters"] is not spec["filters"]
+    with pytest.raises(ValueError, match=r"Unknown `encoder` architecture keys \['units'\]"):
+        base.check_spec({"filters": [4], "units": 3}, ("filters",), "encoder")
+    with pytest.raises(ValueError, match=r"needs the keys \['filters'\]"):
+        base.check_spec({}, ("filters",), "encoder", required=("filters",))
+    with pytest.raises(ValueError, match="must be a dict"):
+        base.check_spec([4], ("filters",), "encoder")
 
 
 def test_gradient_loss_without_a_strategy_is_the_loss_times_the_loss_scale():

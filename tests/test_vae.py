@@ -107,7 +107,7 @@ def test_sampling_without_a_random_source_raises():
         ({"reconstruction_loss": "huber"}, "bce, mse, l1"),
         ({"beta": -1.0}, "beta"),
         ({"beta": None}, "beta"),
-        ({"encoder": {**TINY["encoder"], "units": 3}}, "Unknown encoder architecture keys"),
+        ({"encoder": {**TINY["encoder"], "units": 3}}, "Unknown `encoder` architecture keys"),
         ({"decoder": {"filters": [4]}}, "base_shape"),
         ({"decoder": {**TINY["decoder"], "output_activation": "tanh"}}, "value_range"),
         ({"value_range": (-1, 1), "decoder": {**TINY["decoder"], "output_activation": "tanh"}}, "bce"),

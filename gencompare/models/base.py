@@ -1,4 +1,4 @@
-"""What the VAE and the GAN share: input checks, seeding, presets, and distribution-aware gradients.
+"""What the VAE and the GAN share: architecture and input checks, seeding, and distribution-aware gradients.
 
 Conventions every custom `train_step` in this package follows (so that `tf.distribute` and mixed
 precision give the same updates as one float32 device):
@@ -18,7 +18,6 @@ precision give the same updates as one float32 device):
 """
 
 import collections.abc
-import dataclasses
 import logging
 
 import keras
@@ -44,9 +43,39 @@ def plain_config(value):
     return value
 
 
+def check_spec(spec, allowed, what, required=()):
+    """A plain copy (`plain_config`) of architecture dict `spec`, after checking its keys.
+
+    Args:
+        spec: the builder arguments, e.g. a VAE's `encoder` or a GAN's `generator`.
+        allowed: the keys the builder takes.
+        what: the argument's name, for the messages.
+        required: keys that must be present.
+
+    Raises:
+        ValueError: for a non-dict, an unknown key or a missing required key.
+    """
+    if not isinstance(spec, collections.abc.Mapping):
+        raise ValueError(f"`{what}` must be a dict of builder arguments, got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown `{what}` architecture keys {unknown}; allowed: {', '.join(sorted(allowed))}.")
+    missing = sorted(set(required) - set(spec))
+    if missing:
+        raise ValueError(f"The `{what}` architecture needs the keys {missing}.")
+    return plain_config(spec)
+
+
 # ----------------------------------------------------------------------------------------------
 # Input checks
 # ----------------------------------------------------------------------------------------------
+
+def check_count(count):
+    """`count` as an int; `ValueError` unless it is a positive integer (the `sample` argument)."""
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"`count` must be a positive integer, got {count!r}.")
+    return int(count)
+
 
 def check_image_tensor(images, image_shape, where="model"):
     """Checks dtype and static shape of an image batch; safe to call while a step is being traced.
@@ -267,56 +296,6 @@ def latent_normal(count, latent_dim, seed):
     if count < 1:
         raise ValueError(f"`count` must be at least 1, got {count}.")
     return np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
-
-
-# ----------------------------------------------------------------------------------------------
-# Presets
-# ----------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """A named configuration reproducing one seed's experiment.
-
-    Attributes:
-        name: preset name, e.g. `"mnist"`.
-        dataset: the dataset name it trains on (`gencompare.data.load_images`).
-        source: where the configuration comes from (shown in the README table).
-        model: constructor keyword arguments of the model.
-        training: optimizer and loop settings (`optimizer`, `learning_rate`, `beta_1`, `batch_size`,
-            `epochs`, `limit`, ...), used by `gencompare.train`.
-        notes: deviations from the source and why.
-    """
-
-    name: str
-    dataset: str
-    source: str
-    model: dict
-    training: dict
-    notes: str = ""
-
-
-class PresetRegistry:
-    """Named presets of one model class."""
-
-    def __init__(self, model_name):
-        self.model_name = model_name
-        self._presets = {}
-
-    def add(self, preset):
-        if preset.name in self._presets:
-            raise ValueError(f"{self.model_name} preset {preset.name!r} is defined twice.")
-        self._presets[preset.name] = preset
-        return preset
-
-    def names(self):
-        return sorted(self._presets)
-
-    def get(self, name):
-        if name not in self._presets:
-            raise ValueError(
-                f"Unknown {self.model_name} preset {name!r}; available presets: {', '.join(self.names())}."
-            )
-        return self._presets[name]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ training mode (batch statistics, dropout), but its BatchNorm moving statistics a
 a phase changes no weight of the other network.
 """
 
-import collections.abc
 import inspect
 
 import keras
@@ -25,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gencompare.models import base, ema, gan_losses, networks
+from gencompare.models import base, ema, gan_losses, gan_presets, networks
 from gencompare.models.sampling import batch_normal, standard_normal
 
 # The generator's output activation for each value range: images come out in the data's range.
@@ -53,16 +52,6 @@ GENERATOR_ARGUMENTS = _builder_arguments(
 DISCRIMINATOR_ARGUMENTS = _builder_arguments(networks.build_conv_trunk, ("input_shape", "name")) + [
     "head_dropout"
 ]
-
-
-def _check_spec(spec, allowed, what):
-    """A plain copy of `spec` (`base.plain_config`), checking that it only names arguments in `allowed`."""
-    if not isinstance(spec, collections.abc.Mapping):
-        raise ValueError(f"`{what}` must be a dict of builder arguments, got {type(spec).__name__}.")
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise ValueError(f"Unknown `{what}` arguments {unknown}; allowed: {', '.join(allowed)}.")
-    return base.plain_config(spec)
 
 
 def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", **trunk_arguments):
@@ -179,6 +168,8 @@ class GAN(base.GenerativeModel):
             match `value_range`, or an `ema_decay` outside [0, 1).
     """
 
+    PRESETS = gan_presets.PRESETS
+
     def __init__(
         self,
         image_shape,
@@ -193,7 +184,7 @@ class GAN(base.GenerativeModel):
     ):
         super().__init__(image_shape, latent_dim, value_range=value_range, seed=seed, **kwargs)
         self.generator_spec = self._generator_spec(generator)
-        self.discriminator_spec = _check_spec(
+        self.discriminator_spec = base.check_spec(
             default_discriminator_spec(self.image_shape) if discriminator is None else discriminator,
             DISCRIMINATOR_ARGUMENTS,
             "discriminator",
@@ -230,7 +221,7 @@ class GAN(base.GenerativeModel):
         self.built = True
 
     def _generator_spec(self, generator):
-        spec = _check_spec(
+        spec = base.check_spec(
             default_generator_spec(self.image_shape, self.value_range) if generator is None else generator,
             GENERATOR_ARGUMENTS,
             "generator",
@@ -544,12 +535,13 @@ class GAN(base.GenerativeModel):
         Returns:
             A float32 numpy array `(count, *image_shape)` in `value_range`.
         """
+        count = base.check_count(count)
         if seed is None:
             latents = ops.convert_to_numpy(
-                standard_normal((int(count), self.latent_dim), "float32", self.sample_seed_generator)
+                standard_normal((count, self.latent_dim), "float32", self.sample_seed_generator)
             )
         else:
-            latents = self.latent_grid(int(count), int(seed))
+            latents = self.latent_grid(count, int(seed))
         return self.generate(latents, use_ema)
 
     # -- construction from other models ---------------------------------------------------------
@@ -614,148 +606,3 @@ class GAN(base.GenerativeModel):
             ema_warmup=self.ema_warmup,
         )
         return config
-
-
-# ----------------------------------------------------------------------------------------------
-# Presets
-# ----------------------------------------------------------------------------------------------
-
-PRESETS = base.PresetRegistry("GAN")
-GAN.PRESETS = PRESETS
-
-MNIST_SHAPE = (28, 28, 1)
-FACE_SHAPE = (64, 64, 3)
-
-
-def _training(learning_rate, beta_1, batch_size, epochs, loss="bce"):
-    return {
-        "optimizer": "adam",
-        "learning_rate": learning_rate,
-        "beta_1": beta_1,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "loss": loss,
-    }
-
-
-def _keras_io_faces(width_divisor):
-    """keras.io's 64×64 DCGAN with every layer's width divided by `width_divisor`."""
-    def width(channels):
-        return channels // width_divisor
-
-    return {
-        "image_shape": FACE_SHAPE,
-        "latent_dim": 128,
-        "generator": {
-            "base_shape": [8, 8, width(128)],
-            "filters": [width(128), width(256), width(512)],
-            "kernel_size": 4,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.2,
-            "dense_activation": "linear",
-            "output_layer": "conv",
-            "output_kernel_size": 5,
-            "output_activation": "tanh",
-        },
-        "discriminator": {
-            "filters": [width(64), width(128), width(128)],
-            "kernel_size": 4,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.2,
-            "head_dropout": 0.2,
-        },
-        "value_range": (-1, 1),
-    }
-
-
-PRESETS.add(base.Preset(
-    name="mnist",
-    dataset="mnist",
-    source="TensorFlow tutorial 'Deep Convolutional GAN' (as used by the MNIST seed)",
-    model={
-        "image_shape": MNIST_SHAPE,
-        "latent_dim": 100,
-        "generator": {
-            "base_shape": [7, 7, 256],
-            "filters": [128, 64],
-            "kernel_size": 5,
-            "strides": [1, 2],
-            "batch_norm": True,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.3,
-            "output_layer": "conv_transpose",
-            "output_kernel_size": 5,
-            "output_strides": 2,
-            "output_activation": "tanh",
-        },
-        "discriminator": {
-            "filters": [64, 128],
-            "kernel_size": 5,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.3,
-            "dropout": 0.3,
-        },
-        "value_range": (-1, 1),
-    },
-    training=_training(1e-4, 0.9, 128, 50),
-    notes="Layers as in the tutorial, including Keras 2's default LeakyReLU slope 0.3. The tutorial "
-          "uses batch 256; the seed trained with 32-128, we use 128. The output transposed conv has "
-          "a bias here (the tutorial's has none: one bias per channel, immaterial).",
-))
-PRESETS.add(base.Preset(
-    name="cats",
-    dataset="cats",
-    source="seed: cat-faces GAN (latent 196, tanh, Adam 2e-4 β₁ 0.5); layers: DCGAN (Radford et al., 2016)",
-    model={
-        "image_shape": FACE_SHAPE,
-        "latent_dim": 196,
-        "generator": {
-            "base_shape": [4, 4, 512],
-            "filters": [256, 128, 64],
-            "kernel_size": 4,
-            "strides": 2,
-            "batch_norm": True,
-            "activation": "relu",
-            "output_layer": "conv_transpose",
-            "output_kernel_size": 4,
-            "output_strides": 2,
-            "output_activation": "tanh",
-        },
-        "discriminator": {
-            "filters": [64, 128, 256, 512],
-            "kernel_size": 4,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.2,
-        },
-        "value_range": (-1, 1),
-    },
-    training=_training(2e-4, 0.5, 64, 50),
-    notes="The seed fixes latent 196, tanh output and Adam 2e-4 β₁ 0.5; the layers are the DCGAN "
-          "paper's 64×64 ones (4×4×512 projection, 4×4 stride-2 convs, BatchNorm in the generator). "
-          "No BatchNorm in the discriminator (simpler with separate real/fake passes). Batch 64 and "
-          "50 epochs are our choices.",
-))
-PRESETS.add(base.Preset(
-    name="faces64",
-    dataset="anime",
-    source="keras.io example 'DCGAN to generate face images' (exact layers)",
-    model=_keras_io_faces(1),
-    training=_training(1e-4, 0.9, 32, 100),
-    notes="Output: tanh with data in [-1, 1] (the DCGAN convention) instead of keras.io's sigmoid "
-          "and [0, 1]. keras.io trains on CelebA (not obtainable here: anime faces are the default "
-          "data) for 1 epoch as a demo, suggesting ~100; it also adds uniform noise (0-0.05) to the "
-          "labels, which we leave to `compile(label_smoothing=...)`. Trains at ~7 img/s on 2 CPU cores.",
-))
-PRESETS.add(base.Preset(
-    name="faces64_small",
-    dataset="anime",
-    source="faces64 with every layer 4× narrower (CPU variant)",
-    model=_keras_io_faces(4),
-    training=_training(1e-4, 0.9, 32, 100),
-    notes="Same depth, kernels and training as faces64; widths ÷4 (about 16× fewer multiply-adds) so "
-          "that it trains on a laptop CPU.",
-))

@@ -10,7 +10,6 @@ pixels) with KL weight `beta / (H * W * C)`: a per-pixel formulation with KL wei
 `beta = b * H * W * C` here.
 """
 
-import copy
 import inspect
 
 import keras
@@ -18,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gencompare.models import base, networks, vae_losses
+from gencompare.models import base, networks, vae_losses, vae_presets
 from gencompare.models.sampling import Sampling
 
 # The decoder spec is passed verbatim to `networks.build_deconv_generator` (so that `GAN.from_vae`
@@ -34,21 +33,6 @@ _ENCODER_KEYS = _TRUNK_KEYS | {"dense_units"}
 # model's value range when images are returned to the user.
 _OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 _PREDICT_BATCH_SIZE = 256
-
-
-def _check_spec(spec, allowed, required, what):
-    """Returns a copy of architecture dict `spec` after checking its keys."""
-    if not isinstance(spec, dict):
-        raise ValueError(f"The {what} architecture must be a dict of keyword arguments, got {spec!r}.")
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown {what} architecture keys {unknown}; allowed keys: {', '.join(sorted(allowed))}."
-        )
-    missing = sorted(set(required) - set(spec))
-    if missing:
-        raise ValueError(f"The {what} architecture needs the keys {missing}.")
-    return copy.deepcopy(dict(spec))
 
 
 def build_encoder(image_shape, latent_dim, spec, name="encoder"):
@@ -161,7 +145,7 @@ class VAE(base.GenerativeModel):
             `image_shape`.
     """
 
-    PRESETS = base.PresetRegistry("VAE")
+    PRESETS = vae_presets.PRESETS
 
     def __init__(
         self,
@@ -176,8 +160,8 @@ class VAE(base.GenerativeModel):
         **kwargs,
     ):
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, value_range=value_range, seed=seed, **kwargs)
-        self.encoder_spec = _check_spec(encoder, _ENCODER_KEYS, ("filters",), "encoder")
-        self.decoder_spec = _check_spec(decoder, _DECODER_KEYS, ("base_shape", "filters"), "decoder")
+        self.encoder_spec = base.check_spec(encoder, _ENCODER_KEYS, "encoder", required=("filters",))
+        self.decoder_spec = base.check_spec(decoder, _DECODER_KEYS, "decoder", required=("base_shape", "filters"))
         self.reconstruction_loss = vae_losses.check_reconstruction_loss(reconstruction_loss)
         self.beta = _check_beta(beta)
         _check_output_activation(self.decoder_spec, self.reconstruction_loss, self.value_range)
@@ -316,153 +300,24 @@ class VAE(base.GenerativeModel):
         base.check_image_values(x, self.value_range, "VAE.reconstruct")
         return self._to_value_range(self.predict(x, batch_size=batch_size, verbose=0))
 
-    def sample(self, n, seed=None, batch_size=_PREDICT_BATCH_SIZE):
-        """Draws `n` images from the prior, as a float32 numpy array in `value_range`.
+    def sample(self, count, seed=None, batch_size=_PREDICT_BATCH_SIZE):
+        """Draws `count` images from the prior, as a float32 numpy array in `value_range`.
 
         Args:
-            n: number of images.
-            seed: an int gives the fixed latents `self.latent_grid(n, seed)` (the same pictures on
+            count: number of images.
+            seed: an int gives the fixed latents `self.latent_grid(count, seed)` (the same pictures on
                 every device); None draws fresh latents from the model's sampling seed generator.
             batch_size: decoding batch size.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+        count = base.check_count(count)
         if seed is None:
             latents = ops.convert_to_numpy(
-                keras.random.normal((int(n), self.latent_dim), seed=self.sample_seed_generator)
+                keras.random.normal((count, self.latent_dim), seed=self.sample_seed_generator)
             )
         else:
-            latents = self.latent_grid(int(n), int(seed))
+            latents = self.latent_grid(count, int(seed))
         return self._to_value_range(self.decoder.predict(latents, batch_size=batch_size, verbose=0))
 
     def _to_value_range(self, images):
         low, high = self.value_range
         return np.clip(np.asarray(images, dtype="float32"), low, high)
-
-
-# ----------------------------------------------------------------------------------------------
-# Presets
-# ----------------------------------------------------------------------------------------------
-
-MNIST_SHAPE = (28, 28, 1)
-FACE_SHAPE = (64, 64, 3)
-
-
-def _training(learning_rate, batch_size, epochs, limit=None):
-    return {
-        "optimizer": "adam",
-        "learning_rate": learning_rate,
-        "beta_1": 0.9,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "limit": limit,
-    }
-
-
-def _face_architecture(filters, batch_norm, latent_dim):
-    """Four or five 3×3 stride-2 convs 64→4 (or 2) px, mirrored by stride-2 transposed convs."""
-    side = FACE_SHAPE[0] // 2 ** len(filters)
-    return {
-        "image_shape": FACE_SHAPE,
-        "latent_dim": latent_dim,
-        "encoder": {"filters": list(filters), "kernel_size": 3, "strides": 2, "batch_norm": batch_norm},
-        "decoder": {
-            "base_shape": [side, side, filters[-1]],
-            "filters": list(reversed(filters[:-1])),
-            "kernel_size": 3,
-            "strides": 2,
-            "batch_norm": batch_norm,
-            "output_strides": 2,
-            "output_activation": "sigmoid",
-        },
-        "value_range": (0, 1),
-    }
-
-
-_MNIST_CONV = {
-    "image_shape": MNIST_SHAPE,
-    "encoder": {"filters": [32, 64, 64], "kernel_size": 3, "strides": [2, 2, 1], "dense_units": 128},
-    "decoder": {
-        "base_shape": [7, 7, 64],
-        "filters": [64, 32],
-        "kernel_size": 3,
-        "strides": 2,
-        "output_activation": "sigmoid",
-    },
-    "value_range": (0, 1),
-}
-
-VAE.PRESETS.add(base.Preset(
-    name="mnist",
-    dataset="mnist",
-    source="seed: MNIST VAE report",
-    model={**_MNIST_CONV, "latent_dim": 16, "reconstruction_loss": "mse", "beta": 1.0},
-    training=_training(1e-4, 128, 30),
-    notes="Conv widths 32/64/64 (strides 2, 2, 1), hidden dense 128, latent 16 and beta 1 are our "
-          "choices: the report fixes only 3 convs + dense, 3 transposed convs, MSE + beta*KL.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="mnist_2d",
-    dataset="mnist",
-    source="keras.io-style latent manifold",
-    model={**_MNIST_CONV, "latent_dim": 2, "reconstruction_loss": "bce", "beta": 1.0},
-    training=_training(1e-3, 128, 30),
-    notes="The mnist preset's convs with a 2-D latent for the latent-manifold figure; BCE and "
-          "Adam 1e-3 as in the keras.io example.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="keras_io_mnist",
-    dataset="mnist",
-    source="keras.io example 'Variational AutoEncoder' (exact architecture)",
-    model={
-        "image_shape": MNIST_SHAPE,
-        "latent_dim": 2,
-        "encoder": {"filters": [32, 64], "kernel_size": 3, "strides": 2, "dense_units": 16},
-        "decoder": {
-            "base_shape": [7, 7, 64],
-            "filters": [64, 32],
-            "kernel_size": 3,
-            "strides": 2,
-            "output_activation": "sigmoid",
-        },
-        "reconstruction_loss": "bce",
-        "beta": 1.0,
-        "value_range": (0, 1),
-    },
-    training=_training(1e-3, 128, 30),
-    notes="Baseline for the benchmark comparison; Adam's default learning rate.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="cats",
-    dataset="cats",
-    source="seed: cat-faces VAE",
-    model={**_face_architecture([32, 64, 128, 256, 512], False, 32), "reconstruction_loss": "bce", "beta": 1.0},
-    training=_training(1e-3, 64, 50),
-    notes="The seed trained with batch 4; we use 64 for throughput (Adam 1e-3 is stable there). "
-          "Widths 32..512 and the mirrored decoder are our choice.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="celeba",
-    dataset="celeba",
-    source="seed: CelebA beta-VAE",
-    model={**_face_architecture([32, 64, 128, 256], True, 256), "reconstruction_loss": "bce", "beta": 0.1},
-    training=_training(5e-4, 64, 60, limit=30000),
-    notes="Trains on the first 30 000 images, as the seed did. Mirrored decoder is our choice.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="anime",
-    dataset="anime",
-    source="seed: anime-faces VAE",
-    model={**_face_architecture([32, 64, 128, 256], True, 128), "reconstruction_loss": "l1", "beta": 1.0},
-    training=_training(5e-4, 64, 50),
-    notes="The seed found L1 trained most consistently. Widths 32..256 with batch-norm, latent 128, "
-          "Adam 5e-4, batch 64 and 50 epochs are our choices for 64x64x3.",
-))
-VAE.PRESETS.add(base.Preset(
-    name="comics",
-    dataset="comics",
-    source="seed: comic-faces VAE",
-    model={**_face_architecture([32, 64, 128, 256], False, 128), "reconstruction_loss": "mse", "beta": 1.0},
-    training=_training(1e-3, 128, 40),
-    notes="No batch-norm and 40 epochs are our choices (the seed does not say).",
-))

@@ -1,0 +1,133 @@
+"""The GAN presets: the seeds' recipes and the reference DCGANs (data only).
+
+Each `Preset` holds the constructor arguments of a `gencompare.models.GAN` and its training settings
+(two optimizers: `d_learning_rate`/`g_learning_rate` etc. override the shared keys);
+`GAN.preset(name)` and `GAN.from_preset(name)` read this table.
+"""
+
+from gencompare.models.presets import FACE_SHAPE, MNIST_SHAPE, Preset, PresetRegistry, training
+
+PRESETS = PresetRegistry("GAN")
+
+
+def _keras_io_faces(width_divisor):
+    """keras.io's 64×64 DCGAN with every layer's width divided by `width_divisor`."""
+    def width(channels):
+        return channels // width_divisor
+
+    return {
+        "image_shape": FACE_SHAPE,
+        "latent_dim": 128,
+        "generator": {
+            "base_shape": [8, 8, width(128)],
+            "filters": [width(128), width(256), width(512)],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+            "dense_activation": "linear",
+            "output_layer": "conv",
+            "output_kernel_size": 5,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [width(64), width(128), width(128)],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+            "head_dropout": 0.2,
+        },
+        "value_range": (-1, 1),
+    }
+
+
+PRESETS.add(Preset(
+    name="mnist",
+    dataset="mnist",
+    source="TensorFlow tutorial 'Deep Convolutional GAN' (as used by the MNIST seed)",
+    model={
+        "image_shape": MNIST_SHAPE,
+        "latent_dim": 100,
+        "generator": {
+            "base_shape": [7, 7, 256],
+            "filters": [128, 64],
+            "kernel_size": 5,
+            "strides": [1, 2],
+            "batch_norm": True,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.3,
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 5,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128],
+            "kernel_size": 5,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.3,
+            "dropout": 0.3,
+        },
+        "value_range": (-1, 1),
+    },
+    training=training(1e-4, 128, 50, beta_1=0.9, loss="bce"),
+    notes="Layers as in the tutorial, including Keras 2's default LeakyReLU slope 0.3. The tutorial "
+          "uses batch 256; the seed trained with 32-128, we use 128. The output transposed conv has "
+          "a bias here (the tutorial's has none: one bias per channel, immaterial).",
+))
+PRESETS.add(Preset(
+    name="cats",
+    dataset="cats",
+    source="seed: cat-faces GAN (latent 196, tanh, Adam 2e-4 β₁ 0.5); layers: DCGAN (Radford et al., 2016)",
+    model={
+        "image_shape": FACE_SHAPE,
+        "latent_dim": 196,
+        "generator": {
+            "base_shape": [4, 4, 512],
+            "filters": [256, 128, 64],
+            "kernel_size": 4,
+            "strides": 2,
+            "batch_norm": True,
+            "activation": "relu",
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 4,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128, 256, 512],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+        },
+        "value_range": (-1, 1),
+    },
+    training=training(2e-4, 64, 50, beta_1=0.5, loss="bce"),
+    notes="The seed fixes latent 196, tanh output and Adam 2e-4 β₁ 0.5; the layers are the DCGAN "
+          "paper's 64×64 ones (4×4×512 projection, 4×4 stride-2 convs, BatchNorm in the generator). "
+          "No BatchNorm in the discriminator (simpler with separate real/fake passes). Batch 64 and "
+          "50 epochs are our choices.",
+))
+PRESETS.add(Preset(
+    name="faces64",
+    dataset="anime",
+    source="keras.io example 'DCGAN to generate face images' (exact layers)",
+    model=_keras_io_faces(1),
+    training=training(1e-4, 32, 100, beta_1=0.9, loss="bce"),
+    notes="Output: tanh with data in [-1, 1] (the DCGAN convention) instead of keras.io's sigmoid "
+          "and [0, 1]. keras.io trains on CelebA (not obtainable here: anime faces are the default "
+          "data) for 1 epoch as a demo, suggesting ~100; it also adds uniform noise (0-0.05) to the "
+          "labels, which we leave to `compile(label_smoothing=...)`. Trains at ~7 img/s on 2 CPU cores.",
+))
+PRESETS.add(Preset(
+    name="faces64_small",
+    dataset="anime",
+    source="faces64 with every layer 4× narrower (CPU variant)",
+    model=_keras_io_faces(4),
+    training=training(1e-4, 32, 100, beta_1=0.9, loss="bce"),
+    notes="Same depth, kernels and training as faces64; widths ÷4 (about 16× fewer multiply-adds) so "
+          "that it trains on a laptop CPU.",
+))
