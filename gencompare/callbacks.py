@@ -6,24 +6,35 @@
   epoch so that `restore_checkpoint` can continue a killed run at the next epoch.
 * `LossSummary` — a one-line summary of the losses every N epochs.
 * `StopOnNaN` — stops at the first NaN/Inf metric and explains what to try.
+* `TrainingClock` — each epoch's training time in `timing.json` and, at chosen points, the model's
+  quality in `curve.csv` (evaluation time left out of both).
 
 Every file these callbacks write is written to a temporary name in the same folder and then renamed
 (`os.replace` is atomic on POSIX and Windows), so a run killed at any moment never leaves a
 half-written file behind: a reader sees either the old version or the new one.
 """
 
-import csv
-import io
 import math
 import pathlib
+import re
 import time
 import warnings
 
 import keras
 import numpy as np
 
-from gencompare.files import atomic_path, read_json, write_json_atomic, write_text_atomic
+from gencompare.files import atomic_path, write_json_atomic, write_text_atomic
 from gencompare.models.base import seed_generators
+from gencompare.runs import (
+    CURVE_FILE,
+    LAST_STATE,
+    TIMING_FILE,
+    last_checkpoint,
+    read_curve,
+    read_history,
+    read_timing,
+    rows_to_csv,
+)
 
 
 def is_finite_number(value):
@@ -49,19 +60,6 @@ def _check_every(every, name):
 # ----------------------------------------------------------------------------------------------
 # History
 # ----------------------------------------------------------------------------------------------
-
-
-def read_history(path):
-    """Reads a history CSV into a list of dicts (`epoch` as int, metrics as float); [] if missing."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    return [
-        {key: int(value) if key == "epoch" else float(value) for key, value in row.items() if value != ""}
-        for row in rows
-    ]
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -94,20 +92,7 @@ class HistoryCSV(keras.callbacks.Callback):
         row = {"epoch": epoch}
         row.update({key: float(value) for key, value in (logs or {}).items()})
         self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
-        write_text_atomic(self.path, history_to_csv(self.rows))
-
-
-def history_to_csv(rows):
-    """CSV text for history rows; floats in `repr` form so that equal runs give equal files."""
-    columns = ["epoch"]
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: repr(value) if isinstance(value, float) else value for key, value in row.items()})
-    return buffer.getvalue()
+        write_text_atomic(self.path, rows_to_csv(self.rows))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,7 +163,6 @@ class SampleGrid(keras.callbacks.Callback):
 # Checkpoints and restoring
 # ----------------------------------------------------------------------------------------------
 
-LAST_STATE = "last.json"
 
 
 def seed_generator_states(model):
@@ -260,12 +244,6 @@ class RunCheckpoint(keras.callbacks.Callback):
             (self.directory / previous["weights"]).unlink(missing_ok=True)
 
 
-def last_checkpoint(directory):
-    """The commit record (`epoch`, `weights`, `seed_generators`) of a checkpoint folder, or None."""
-    path = pathlib.Path(directory) / LAST_STATE
-    return read_json(path) if path.exists() else None
-
-
 def build_training_state(model, batch):
     """Creates every variable a checkpoint holds, so that loading fills them instead of skipping them.
 
@@ -298,36 +276,85 @@ def model_optimizers(model):
     return found
 
 
-def restore_checkpoint(model, directory, batch):
+class DamagedCheckpoints(ValueError):
+    """No checkpoint of a run folder can be read (all are truncated or otherwise damaged)."""
+
+
+def checkpoint_candidates(directory):
+    """The checkpoints of a folder to try, newest first: `(epoch, file name, seed states or None)`.
+
+    The record in `last.json` comes first; then every kept or backup weights file of an earlier epoch
+    (each weights file carries its model's seed-generator states too), so a damaged newest file can
+    be skipped.
+    """
+    directory = pathlib.Path(directory)
+    state = last_checkpoint(directory)
+    if state is None:
+        return []
+    candidates = [(int(state["epoch"]), state["weights"], state.get("seed_generators"))]
+    for path in directory.glob("*.weights.h5"):
+        match = re.fullmatch(r"(?:epoch|backup)_(\d+)\.weights\.h5", path.name)
+        if match and int(match.group(1)) < candidates[0][0]:
+            candidates.append((int(match.group(1)), path.name, None))
+    return candidates[:1] + sorted(candidates[1:], key=lambda candidate: -candidate[0])
+
+
+def restore_checkpoint(model, directory, batch, print_fn=print):
     """Loads the latest good checkpoint of `directory` into the compiled `model`.
+
+    A checkpoint file that cannot be read (truncated by a partial copy, a full disk ...) is skipped
+    with one line naming it, and the newest earlier checkpoint is loaded instead.
 
     Args:
         model: the model, compiled as in the run that wrote the checkpoint.
         directory: a `RunCheckpoint` folder.
         batch: one training batch, `x` or `(x, y)` (used to create optimizer variables before loading).
+        print_fn: where the line about a damaged checkpoint goes.
 
     Returns:
-        The number of epochs the checkpoint had completed (pass it to `fit(initial_epoch=...)`),
-        or 0 when the folder holds no checkpoint.
+        The number of epochs the loaded checkpoint had completed (pass it to
+        `fit(initial_epoch=...)`), or 0 when the folder holds no checkpoint.
 
     Raises:
         ValueError: if the checkpoint does not fit the model (e.g. a different preset).
+        DamagedCheckpoints: if no checkpoint can be read.
     """
-    state = last_checkpoint(directory)
-    if state is None:
+    candidates = checkpoint_candidates(directory)
+    if not candidates:
         return 0
     build_training_state(model, batch)
+    damaged = []
+    for epoch, name, seed_states in candidates:
+        try:
+            _load_checkpoint(model, pathlib.Path(directory) / name, directory)
+        except OSError as error:
+            damaged.append(name)
+            print_fn(f"Checkpoint {pathlib.Path(directory) / name} is damaged ({_first_line(error)}); "
+                     "trying the one before it.")
+            continue
+        if seed_states is not None:
+            set_seed_generator_states(model, seed_states)
+        return epoch
+    raise DamagedCheckpoints(
+        f"Every checkpoint in {directory} is damaged ({', '.join(damaged)}): restore them from a copy, or delete "
+        f"{pathlib.Path(directory).parent} to train the run again from the start."
+    )
+
+
+def _load_checkpoint(model, path, directory):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model.load_weights(pathlib.Path(directory) / state["weights"])
+            model.load_weights(path)
         except ValueError as error:
             raise ValueError(f"The checkpoint in {directory} does not fit this model: {error}") from None
     skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
     if skipped:
         raise ValueError(f"The checkpoint in {directory} does not fit this model: {skipped[0]}")
-    set_seed_generator_states(model, state["seed_generators"])
-    return int(state["epoch"])
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,3 +453,85 @@ def nan_message(epoch, batch, metric, value, last_good):
         "(--recon-loss for the VAE, --gan-loss for the GAN), and check that the images are in the "
         "model's value range."
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Training time
+# ----------------------------------------------------------------------------------------------
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """Training time of a run (`timing.json`) and, optionally, its quality curve (`curve.csv`).
+
+    Each epoch's wall time and image count go to `timing.json`. With `evaluate` and `points`, the
+    model is also evaluated whenever the images seen reach the next count of `points`
+    (`gencompare.curves.schedule`): the row `{images, seconds, **evaluate(model)}` goes to
+    `curve.csv`. Time spent evaluating is measured and left out of both files, so `seconds` is
+    training time only. A resumed run (`fit(initial_epoch=k)`) keeps the rows of the first `k`
+    epochs and continues its clock from their total, so a killed run loses no point and repeats none.
+
+    Args:
+        run_dir: the run folder.
+        batch_size: images per training step (the global batch).
+        evaluate: `model → {metric: value}`; None records no curve.
+        points: image counts to evaluate at.
+    """
+
+    def __init__(self, run_dir, batch_size, evaluate=None, points=()):
+        super().__init__()
+        self.run_dir = pathlib.Path(run_dir)
+        self.batch_size = int(batch_size)
+        self.evaluate = evaluate
+        self.points = sorted(int(point) for point in points) if evaluate is not None else []
+        self.epochs = []
+        self.curve = []
+        self.base_seconds = 0.0
+        self.steps_per_epoch = 0
+        self.epoch = 0
+        self.started = None
+        self.evaluating = 0.0
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self.steps_per_epoch = int((self.params or {}).get("steps") or 0)
+        self.epochs = read_timing(self.run_dir).get("epochs", [])
+        self.curve = read_curve(self.run_dir)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        # Epochs from `epoch` on are being (re)trained: forget what a killed run wrote for them.
+        self.epochs = [entry for entry in self.epochs if entry["epoch"] <= epoch]
+        done = epoch * self.steps_per_epoch * self.batch_size
+        self.curve = [row for row in self.curve if row["images"] <= done]
+        self.base_seconds = sum(entry["seconds"] for entry in self.epochs)
+        self.evaluating = 0.0
+        self.started = time.perf_counter()
+
+    def seconds(self):
+        """Training seconds of the run so far (evaluation excluded)."""
+        return self.base_seconds + time.perf_counter() - self.started - self.evaluating
+
+    # -- progress ------------------------------------------------------------------------------
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.points:
+            return
+        images = (self.epoch * self.steps_per_epoch + batch + 1) * self.batch_size
+        last = self.curve[-1]["images"] if self.curve else 0
+        if any(last < point <= images for point in self.points):
+            self.record_point(images)
+
+    def record_point(self, images):
+        seconds = self.seconds()
+        started = time.perf_counter()
+        values = self.evaluate(self.model)
+        self.evaluating += time.perf_counter() - started
+        self.curve.append({"images": images, "seconds": round(seconds, 3), **values})
+        write_text_atomic(self.run_dir / CURVE_FILE, rows_to_csv(self.curve, first="images"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.started - self.evaluating, 3),
+                 "images": self.steps_per_epoch * self.batch_size}
+        self.epochs = [old for old in self.epochs if old["epoch"] != entry["epoch"]] + [entry]
+        write_json_atomic(self.run_dir / TIMING_FILE, {"epochs": self.epochs})

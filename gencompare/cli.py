@@ -6,7 +6,6 @@ the rest. TensorFlow is imported only when a command runs, so `--help` answers a
 """
 
 import argparse
-import os
 import sys
 
 PROGRAM = "gencompare"
@@ -277,11 +276,67 @@ Run `python -m gencompare COMMAND --help` for a command's options.
 """
 
 def add_report_command(subparsers):
-    """`report`, defined with the report itself (`gencompare.report`, light to import: no TensorFlow)."""
-    from gencompare import report
+    """`report`: train or reuse every experiment of a profile, evaluate, write the report."""
+    from gencompare import experiments
 
-    return report.add_report_command(subparsers)
+    parser = subparsers.add_parser(
+        "report", help="train or reuse every experiment, measure them, write reports/README.md",
+        description="Train (or reuse) every experiment of a profile on the datasets present, evaluate each run "
+        "on the held-out test split, and write README.md and figures/ (default: reports/; reports/smoke/ for the "
+        "smoke profile, which never overwrites the committed report).",
+        epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--profile", type=_profile_name, default=None,
+                        help=f"one of {', '.join(experiments.PROFILES)} (default: ${experiments.ENVIRONMENT_VARIABLE}, "
+                        f"else {experiments.DEFAULT_PROFILE})")
+    parser.add_argument("--out", default=None, help="output folder (default: reports/; reports/smoke/ for smoke)")
+    parser.add_argument("--runs", default=None, help="folder of the run folders (default: runs/PROFILE)")
+    parser.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
+                        help="datasets to include (default: every dataset whose files are present)")
+    parser.add_argument("--seed", type=_non_negative, default=0, help="the one seed of every run and metric (default 0)")
+    parser.add_argument("--data-dir", default=None, help="datasets folder (default: $GENCOMPARE_DATA)")
+    parser.set_defaults(handler=report_command)
+    return parser
 
+
+REPORT_EXAMPLES = """\
+examples:
+  python -m gencompare report                       # profile from GENCOMPARE_PROFILE (default smoke)
+  python -m gencompare report --profile quick       # about 25 minutes on a 2-core CPU; writes reports/
+  python -m gencompare report --profile quick --datasets mnist cats --out /tmp/report
+"""
+
+
+def _profile_name(text):
+    """argparse type of `--profile`: checked at once, before anything heavy is imported."""
+    from gencompare import experiments
+
+    try:
+        return experiments.get_profile(text).name
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _non_negative(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}.")
+    return value
+
+
+def report_command(arguments):
+    from gencompare import experiments
+
+    experiments.make_report(arguments.profile, out=arguments.out, runs=arguments.runs, datasets=arguments.datasets,
+                            seed=arguments.seed, data_dir=arguments.data_dir)
+    return 0
+
+
+# Subcommands that load TensorFlow (its start-up lines are held back, see `distribute.load_tensorflow_quietly`).
+TENSORFLOW_COMMANDS = ("train", "sample", "report")
 
 # One entry per subcommand.
 COMMANDS = [add_train_command, add_sample_command, add_data_command, add_report_command]
@@ -309,9 +364,12 @@ def main(argv=None):
     reported as one line `gencompare: error: ...` on stderr, without a traceback.
     """
     arguments = build_parser().parse_args(argv)
-    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) buries the run's own output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if arguments.command in TENSORFLOW_COMMANDS:
+            from gencompare import distribute
+
+            # TensorFlow's C++ start-up chatter (absl, CUDA probing) would bury the run's own output.
+            distribute.load_tensorflow_quietly()
         return arguments.handler(arguments)
     except KeyboardInterrupt:
         print(f"\n{PROGRAM}: interrupted. Continue with `{PROGRAM} train --resume RUN_DIR` "

@@ -87,6 +87,23 @@ def cpu_flags(path="/proc/cpuinfo"):
     return frozenset(flags)
 
 
+def hardware_line(path="/proc/cpuinfo"):
+    """One line naming the CPU, its core count and any GPU (for reports)."""
+    import platform
+
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open(path) as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+    except OSError:
+        names = []
+    cpu = names[0] if names else cpu
+    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    return f"{cpu}, {os.cpu_count()} cores, {'GPU: ' + ', '.join(gpus) if gpus else 'no GPU'}"
+
+
 def gpu_compute_capabilities():
     """`(major, minor)` compute capability of every visible GPU (`None` where TensorFlow does not say)."""
     import tensorflow as tf
@@ -154,6 +171,54 @@ def _tf_config():
             f'"task": {{"type": "worker", "index": 0}}}}, got {text!r}.'
         )
     return config
+
+
+def is_chief(tf_config=None):
+    """Whether this process writes a multi-worker run's folder: the `chief` task, else worker 0 of a
+    cluster without one (TensorFlow's multi-worker convention). True without `TF_CONFIG`."""
+    config = tf_config if tf_config is not None else _tf_config()
+    if config is None:
+        return True
+    task = config["task"]
+    if task.get("type") == "chief":
+        return True
+    return "chief" not in config["cluster"] and task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def load_tensorflow_quietly():
+    """Loads TensorFlow and probes its devices with its C++ start-up lines held back.
+
+    Importing TensorFlow prints absl and CUDA-probing lines on stderr (on CPU-only machines a
+    `cuInit` error) that `TF_CPP_MIN_LOG_LEVEL` does not silence. They are captured while TensorFlow
+    loads and replayed if loading fails, so nothing that explains a failure is lost. Call it before
+    the first use of TensorFlow; later messages (a run's own warnings) are not touched.
+    """
+    import sys
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook kernel's stream)
+        return
+    sys.stderr.flush()
+    saved = os.dup(descriptor)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), descriptor)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, descriptor)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, descriptor)
+            os.close(saved)
 
 
 def make_strategy(name="default", devices=None):

@@ -21,7 +21,6 @@ VAE decoder, a GAN generator or any other function.
 """
 
 import collections.abc
-import csv
 import logging
 import math
 import os
@@ -34,8 +33,9 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from scipy.special import ndtri
 
+from gencompare import runs
 from gencompare.files import atomic_path
-from gencompare.value_range import RANGE_TOLERANCE, normalize_value_range
+from gencompare.value_range import RANGE_TOLERANCE, normalize_value_range, to_unit
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +104,7 @@ def to_display(images, value_range):
             "value_range is (-1, 1) but no value is negative: are these sigmoid outputs in (0, 1)? "
             "They would be shown too bright."
         )
-    display = values if low == 0 else (values - low) / (high - low)
-    return np.clip(display, 0.0, 1.0)
+    return to_unit(values, (low, high))
 
 
 def _image_batch(images):
@@ -340,24 +339,14 @@ def reconstructions(originals, reconstructed, value_range=(0, 1), columns=None, 
 # ----------------------------------------------------------------------------------------------
 
 def _read_history_csv(path):
-    """Reads a `CSVLogger` file into `{metric: values}`, with 1-based epochs under `"epoch"`."""
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    history = collections.defaultdict(list)
-    for row in rows:
-        for key, text in row.items():
-            history[key].append(_float_or_nan(text))
+    """A history CSV (`gencompare.runs.read_history`) as `{metric: values}`, NaN where an epoch lacks a
+    metric, with 1-based epochs under `"epoch"`."""
+    rows = runs.read_history(path)
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    history = {key: [row.get(key, math.nan) for row in rows] for key in keys}
     if "epoch" in history:
         history["epoch"] = [epoch + 1 for epoch in history["epoch"]]
-    return dict(history)
-
-
-def _float_or_nan(text):
-    # CSVLogger writes "NA" for a metric missing in some epoch.
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
+    return history
 
 
 def _history_series(history):
@@ -731,3 +720,135 @@ def _scatter_by_label(figure, axes, points, labels, style):
     else:
         collection = axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="viridis", **style)
         figure.colorbar(collection, ax=axes, label="label")
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures of trained models (written at the end of a run, and by the report)
+# ----------------------------------------------------------------------------------------------
+
+def model_samples(models, count=16, seed=0, columns=4, title=None, path=None, dpi=DPI):
+    """Trained models side by side, each drawing `count` images from the latents of one seed.
+
+    Args:
+        models: mapping from panel title to a trained VAE or GAN (anything with `sample(count, seed=)`
+            and `value_range`).
+        count, seed: images per model and the seed of their latents.
+        columns, title, path, dpi: as for `side_by_side`.
+
+    Returns:
+        The Figure.
+    """
+    panels = {label: model.sample(count, seed=seed) for label, model in models.items()}
+    ranges = {label: model.value_range for label, model in models.items()}
+    return side_by_side(panels, value_range=ranges, columns=columns, title=title, path=path, dpi=dpi)
+
+
+def model_figures(model, folder, *, originals=None, latents=None, prefix="", title=None):
+    """Writes the figures of a trained model into `folder`; returns `{name: path}`.
+
+    * A VAE (a model with `encode`): `reconstructions.png` of `originals` (held-out images in the
+      model's range), `interpolation.png` between the encodings of up to four pairs of them, and for
+      a 2-D latent `manifold.png`, the decoded latent plane.
+    * A GAN: `interpolation.png`, great-circle (slerp) paths from `latents[:4]` to `latents[4:8]`.
+
+    Args:
+        model: the trained model.
+        folder: where the PNGs go (created if needed).
+        originals: a VAE's held-out images.
+        latents: at least 8 prior latents, for a GAN.
+        prefix: prepended to the file names (the report writes `mnist-vae-reconstructions.png`).
+        title: what the titles start with, e.g. `"VAE on mnist"`; None: no titles.
+    """
+    folder = pathlib.Path(folder)
+    paths = {}
+
+    def path(name, file_name):
+        paths[name] = folder / f"{prefix}{file_name}"
+        return paths[name]
+
+    def titled(text):
+        return f"{title}: {text}" if title else None
+
+    value_range = model.value_range
+    if hasattr(model, "encode"):
+        reconstructions(originals, model.reconstruct(originals), value_range=value_range,
+                        path=path("reconstructions", runs.RECONSTRUCTIONS_FILE))
+        decode = lambda z: np.asarray(model.decode(z))  # noqa: E731
+        pairs = min(4, len(originals) // 2)
+        if pairs:
+            codes = np.asarray(model.encode(originals[: 2 * pairs])[0])
+            interpolation(decode, codes[:pairs], codes[pairs:], steps=8, value_range=value_range,
+                          title=titled("between encoded test images"),
+                          path=path("interpolation", runs.INTERPOLATION_FILE))
+        if model.latent_dim == 2:
+            latent_manifold(decode, grid_size=15, value_range=value_range, title=titled("the decoded latent plane"),
+                            path=path("manifold", runs.MANIFOLD_FILE))
+    else:
+        interpolation(model.generate, latents[:4], latents[4:8], steps=8, method="slerp", value_range=value_range,
+                      title=titled("slerp between prior latents"), path=path("interpolation", runs.INTERPOLATION_FILE))
+    return paths
+
+
+def class_histogram(metrics_by_label, title="MNIST: which digits each model draws", path=None, dpi=DPI):
+    """Share of samples the MNIST classifier puts in each digit class, one bar group per model.
+
+    Args:
+        metrics_by_label: `{label: gencompare.metrics.evaluate results}`; entries without class
+            fractions (`class_fraction_0` ...) are skipped.
+        title: the axes title.
+        path: if given, the PNG is written there too.
+        dpi: pixels per inch of the saved PNG.
+
+    Returns:
+        The Figure, 10 × 3.5 inches.
+    """
+    chosen = {label: metrics for label, metrics in metrics_by_label.items() if "class_fraction_0" in metrics}
+    figure = _new_figure((10, 3.5), dpi)
+    axes = figure.add_subplot()
+    width = 0.8 / max(len(chosen), 1)
+    for index, (label, metrics) in enumerate(chosen.items()):
+        fractions = [metrics[f"class_fraction_{digit}"] for digit in range(10)]
+        axes.bar(np.arange(10) + index * width - 0.4 + width / 2, fractions, width, label=label)
+    axes.axhline(0.1, color="black", linestyle="--", linewidth=1, label="uniform")
+    axes.set(xticks=range(10), xlabel="digit predicted by the classifier", ylabel="share of samples", title=title)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(figure, path)
+
+
+def quality_curves(curves, metric, label=None, title=None, path=None, dpi=DPI):
+    """Each model's quality against its training time, all on one axes (log-log).
+
+    Args:
+        curves: `{model label: curve rows}`, rows as in `gencompare.runs.read_curve` (`seconds`,
+            `images` and metrics); models without a point of `metric` are left out.
+        metric: the metric key, e.g. `"fd_mnist"` or `"swd_mean"`.
+        label: the y-axis label (default: `metric`).
+        title: the axes title.
+        path: if given, the PNG is written there too.
+        dpi: pixels per inch of the saved PNG.
+
+    Returns:
+        The Figure, 7 × 4 inches.
+
+    Raises:
+        ValueError: if no model has a point of `metric`.
+    """
+    series = {}
+    for name, rows in curves.items():
+        points = sorted((row["seconds"], row[metric]) for row in rows
+                        if row.get(metric) is not None and row.get("seconds", 0) > 0 and np.isfinite(row[metric]))
+        if points:
+            series[name] = np.asarray(points)
+    if not series:
+        raise ValueError(f"No curve has a point of {metric!r}: the runs recorded no quality curve.")
+    figure = _new_figure((7, 4), dpi)
+    axes = figure.add_subplot()
+    for name, points in series.items():
+        axes.plot(points[:, 0], points[:, 1], marker="o", markersize=4, label=name)
+    axes.set_xscale("log")
+    if all(points[:, 1].min() > 0 for points in series.values()):
+        axes.set_yscale("log")
+    axes.set(xlabel="training time (s, evaluation excluded)", ylabel=label or metric, title=title)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small")
+    return _finish(figure, path)

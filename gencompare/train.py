@@ -6,17 +6,7 @@
     result.run_dir          # runs/mnist-vae-20250101-120000/
     train.resume(result.run_dir, epochs=4)   # continue the same run for two more epochs
 
-A run folder holds:
-
-* `config.json` — the arguments of `run` (`config["run"]`, so `run(**config["run"])` repeats the run),
-  what they resolved to (model constructor arguments, optimizer settings, image shape), and the
-  library versions.
-* `history.csv` — every metric of every epoch, in `keras.callbacks.CSVLogger` format.
-* `checkpoints/` — weights and optimizer state every `checkpoint_every` epochs and after the last,
-  plus a backup after every epoch so that `resume` loses at most the epoch a kill interrupted.
-* `samples/latent.npy` and `samples/<model>_generated_plot_e050.png` — grids from one fixed latent,
-  stored so that a resumed run draws the same faces.
-* `model.keras`, `loss_curves.png`, `interpolation.png` and, for a VAE, `reconstructions.png` at the end.
+The run folder's files are described in `gencompare.runs`.
 
 A `vae-gan` run trains a VAE, then a GAN whose generator starts from the VAE's decoder
 (`GAN.from_vae`); its folder holds one complete run folder per phase, `vae/` and `gan/`.
@@ -26,7 +16,6 @@ import dataclasses
 import datetime
 import pathlib
 import platform
-import re
 import shutil
 import sys
 
@@ -34,117 +23,34 @@ import keras
 import numpy as np
 
 from gencompare import callbacks, files
+from gencompare.runs import (  # noqa: F401 - RunSettings and the preset look-ups are part of this API
+    CHECKPOINTS_FOLDER,
+    CONFIG_FILE,
+    CONFIG_FORMAT,
+    HISTORY_FILE,
+    JIT_COMPILE,
+    LATENT_FILE,
+    LOSS_CURVES_FILE,
+    MODEL_FILE,
+    MODEL_KINDS,
+    SAMPLES_FOLDER,
+    RunSettings,
+    check_positive_int,
+    locked,
+    dataset_label,
+    default_gan_preset,
+    is_finished,
+    read_config,
+    resolve_preset,
+)
+from gencompare.value_range import from_uint8
 
-MODEL_KINDS = ("vae", "gan", "vae-gan")
-JIT_COMPILE = {"auto": "auto", "on": True, "off": False}
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-MODEL_FILE = "model.keras"
-LATENT_FILE = "latent.npy"
-LOSS_CURVES_FILE = "loss_curves.png"
-RECONSTRUCTIONS_FILE = "reconstructions.png"
-INTERPOLATION_FILE = "interpolation.png"
 SAMPLE_COUNT = 64
 FIGURE_COUNT = 16
-CONFIG_FORMAT = 1
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or Inf; the message names the epoch, batch and metric and what to try."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Settings
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class RunSettings:
-    """Everything that defines a run; stored as `config["run"]` in the run's `config.json`.
-
-    `None` means "the preset's value". See `run` for the meaning of each field.
-    """
-
-    model: str = "vae"
-    preset: str | None = None
-    dataset: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    latent_dim: int | None = None
-    beta: float | None = None
-    reconstruction_loss: str | None = None
-    gan_loss: str | None = None
-    limit: int | None = None
-    image_size: int | None = None
-    seed: int = 0
-    sample_every: int = 5
-    checkpoint_every: int = 10
-    summary_every: int = 1
-    jit_compile: str = "auto"
-    strategy: str = "default"
-    precision: str = "auto"
-    steps_per_execution: int | str = "auto"
-    tensorboard: bool = False
-    from_vae: str | None = None
-    gan_preset: str | None = None
-    model_overrides: dict = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.model not in MODEL_KINDS:
-            raise ValueError(f"Unknown model {self.model!r}; choose one of {', '.join(MODEL_KINDS)}.")
-        if self.jit_compile not in JIT_COMPILE:
-            raise ValueError(f"`jit_compile` must be one of {', '.join(JIT_COMPILE)}, got {self.jit_compile!r}.")
-        for name in ("epochs", "batch_size", "latent_dim", "limit", "image_size"):
-            _check_positive_int(name, getattr(self, name), allow_none=True)
-        for name in ("sample_every", "checkpoint_every", "summary_every"):
-            _check_positive_int(name, getattr(self, name))
-        from gencompare import distribute
-
-        distribute.check_strategy_name(self.strategy)
-        distribute.check_precision(self.precision)
-        distribute.check_steps_per_execution(self.steps_per_execution)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got {self.seed!r}.")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ValueError(f"`learning_rate` must be positive, got {self.learning_rate!r}.")
-        self._check_applies()
-        self.model_overrides = dict(self.model_overrides or {})
-
-    def _check_applies(self):
-        vae_only = {"beta": self.beta, "reconstruction_loss": self.reconstruction_loss}
-        gan_only = {"gan_loss": self.gan_loss, "from_vae": self.from_vae, "gan_preset": self.gan_preset}
-        if self.model == "gan":
-            _reject_settings(vae_only, "the VAE", self.model)
-        if self.model == "vae":
-            _reject_settings(gan_only, "the GAN", self.model)
-        if self.model == "gan" and self.from_vae and self.latent_dim is not None:
-            raise ValueError("`latent_dim` comes from the VAE when the GAN starts from one; drop it.")
-
-    @classmethod
-    def from_dict(cls, data):
-        """Settings from a `config["run"]` dict; `ValueError` for unknown keys."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown run settings {unknown}; known settings: {sorted(known)}.")
-        return cls(**data)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-
-
-def _reject_settings(settings, owner, model):
-    given = [name for name, value in settings.items() if value is not None]
-    if given:
-        raise ValueError(f"{', '.join(given)} apply to {owner} only, not to a {model} run.")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,34 +67,6 @@ def model_class(kind):
     from gencompare.models.gan import GAN
 
     return GAN
-
-
-def resolve_preset(kind, preset, dataset):
-    """The `Preset` of model `kind`: `preset` by name, else the one named after `dataset`, else mnist."""
-    cls = model_class(kind)
-    if preset is None:
-        name = dataset_label(dataset) if dataset else "mnist"
-        if name not in cls.preset_names():
-            raise ValueError(
-                f"No {kind.upper()} preset is named {name!r}; pick one with --preset "
-                f"({', '.join(cls.preset_names())})."
-            )
-        preset = name
-    return cls.preset(preset)
-
-
-def default_gan_preset(vae_preset):
-    """The GAN preset paired with a VAE preset: same name, else the first on the same dataset."""
-    gan_class = model_class("gan")
-    names = gan_class.preset_names()
-    if vae_preset.name in names:
-        return gan_class.preset(vae_preset.name)
-    for name in names:
-        if gan_class.preset(name).dataset == vae_preset.dataset:
-            return gan_class.preset(name)
-    raise ValueError(
-        f"No GAN preset trains on {vae_preset.dataset!r}; pick one with --gan-preset ({', '.join(names)})."
-    )
 
 
 def model_arguments(preset, settings, image_shape):
@@ -269,13 +147,6 @@ def compile_model(model, kind, training, jit_compile, steps_per_execution=1):
 # ----------------------------------------------------------------------------------------------
 
 
-def dataset_label(dataset):
-    """A file-name-safe label for a dataset name or path (`"mnist"`, `"/data/my faces"` → `"my_faces"`)."""
-    name = pathlib.PurePath(str(dataset)).name or str(dataset)
-    name = re.sub(r"\.(zip|tar|gz)$", "", name)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "data"
-
-
 def create_run_dir(out, dataset, kind):
     """Creates `out/<dataset>-<kind>-<timestamp>/`, adding `-2`, `-3`, ... if the name is taken."""
     out = pathlib.Path(out)
@@ -324,24 +195,11 @@ def write_config(run_dir, settings, resolved=None):
     return config
 
 
-def read_config(path_or_run_dir):
-    """Reads a run's `config.json` (given the file or its run folder)."""
-    path = pathlib.Path(path_or_run_dir)
-    if path.is_dir():
-        path = path / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"{path} not found: is {path.parent} a run folder written by gencompare?")
-    config = files.read_json(path)
-    if not isinstance(config, dict) or "run" not in config:
-        raise ValueError(f"{path} is not a gencompare run configuration (it has no 'run' section).")
-    return config
-
-
 def fixed_latent(run_dir, latent_dim, seed):
     """The run's fixed sample latent: read from `samples/latent.npy`, or drawn once and stored."""
     from gencompare.models import base
 
-    path = pathlib.Path(run_dir) / "samples" / LATENT_FILE
+    path = pathlib.Path(run_dir) / SAMPLES_FOLDER / LATENT_FILE
     if path.exists():
         latent = np.load(path, allow_pickle=False)
         if latent.shape[1:] != (latent_dim,):
@@ -355,7 +213,7 @@ def fixed_latent(run_dir, latent_dim, seed):
 
 
 # ----------------------------------------------------------------------------------------------
-# The experiment
+# The trainer
 # ----------------------------------------------------------------------------------------------
 
 
@@ -369,8 +227,8 @@ class RunResult:
     phases: dict = dataclasses.field(default_factory=dict)
 
 
-class Experiment:
-    """One training run of a VAE or a GAN in one run folder (a `vae-gan` run has two).
+class Trainer:
+    """Trains one VAE or GAN in one run folder (a `vae-gan` run uses one per phase).
 
     Args:
         settings: the `RunSettings`.
@@ -381,11 +239,16 @@ class Experiment:
         vae: for a GAN that starts from a VAE, the trained VAE (else `settings.from_vae` is loaded).
         print_fn: where one-line summaries and messages go.
         extra_callbacks: more Keras callbacks for `fit` (after the run's own).
+        evaluate: `model → {metric: value}`, measured at `curve_points` points of the run spaced
+            geometrically in images seen (`gencompare.curves.schedule`) and written to `curve.csv`;
+            None: no curve. Evaluation time is not counted as training time.
+        curve_points: how many evaluation points.
     """
 
-    def __init__(self, settings, run_dir, *, data_dir=None, verbose=1, vae=None, print_fn=print, extra_callbacks=()):
+    def __init__(self, settings, run_dir, *, data_dir=None, verbose=1, vae=None, print_fn=print, extra_callbacks=(),
+                 evaluate=None, curve_points=0):
         if settings.model == "vae-gan":
-            raise ValueError("An Experiment trains one model; use `run(model='vae-gan', ...)` for both phases.")
+            raise ValueError("A Trainer trains one model; use `run(model='vae-gan', ...)` for both phases.")
         self.settings = settings
         self.run_dir = pathlib.Path(run_dir)
         self.data_dir = data_dir
@@ -393,22 +256,19 @@ class Experiment:
         self.vae = vae
         self.print_fn = print_fn
         self.extra_callbacks = list(extra_callbacks)
+        self.evaluate = evaluate
+        self.curve_points = curve_points
         self.kind = settings.model
-        self.preset = resolve_preset(self.kind, self._preset_name(), settings.dataset)
-        self.dataset = settings.dataset or self.preset.dataset
+        self.preset = settings.model_preset()
+        self.dataset = settings.dataset_name()
         self.training = training_arguments(self.preset, settings)
         self.images = None
         self.model = None
         self.strategy = None
 
-    def _preset_name(self):
-        if self.kind == "gan" and self.settings.gan_preset is not None:
-            return self.settings.gan_preset
-        return self.settings.preset
-
     @property
     def checkpoint_dir(self):
-        return self.run_dir / "checkpoints"
+        return self.run_dir / CHECKPOINTS_FOLDER
 
     @property
     def history_path(self):
@@ -472,20 +332,21 @@ class Experiment:
 
     def _steps_per_execution(self):
         """The setting, or 1 with several replicas: Keras 3.15 cannot run several steps per call under
-        MirroredStrategy ("You must feed a value for placeholder tensor", keras-team/keras#19246)."""
+        MirroredStrategy ("You must feed a value for placeholder tensor", keras-team/keras#19246).
+        Never more than the steps of one epoch (Keras' progress bar would show "8/4" and a negative ETA)."""
         from gencompare import distribute
 
         steps = self.settings.steps_per_execution
         replicas = self.distribution().num_replicas_in_sync
         if steps == distribute.AUTO:
-            return distribute.recommended_steps_per_execution(replicas)
-        if steps > 1 and replicas > 1:
+            steps = distribute.recommended_steps_per_execution(replicas)
+        elif steps > 1 and replicas > 1:
             self.print_fn(
                 f"steps_per_execution={steps} is not supported by Keras with several replicas "
                 "(keras-team/keras#19246); training with 1."
             )
-            return 1
-        return steps
+            steps = 1
+        return max(1, min(steps, self.steps_per_epoch()))
 
     def distribution(self):
         """The run's `tf.distribute` strategy (created once; see `gencompare.distribute.make_strategy`)."""
@@ -543,12 +404,26 @@ class Experiment:
             guard,
             callbacks.HistoryCSV(self.history_path),
             callbacks.RunCheckpoint(self.checkpoint_dir, every=self.settings.checkpoint_every),
-            callbacks.SampleGrid(latent, self.run_dir / "samples", every=self.settings.sample_every, prefix=self.kind),
+            callbacks.SampleGrid(latent, self.run_dir / SAMPLES_FOLDER, every=self.settings.sample_every, prefix=self.kind),
             callbacks.LossSummary(every=self.settings.summary_every, print_fn=self.print_fn),
+            callbacks.TrainingClock(self.run_dir, self.training["batch_size"], evaluate=self.evaluate,
+                                    points=self.curve_schedule()),
         ]
         if self.settings.tensorboard:
             chosen.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / "tensorboard")))
         return guard, chosen + self.extra_callbacks
+
+    def steps_per_epoch(self):
+        return len(self.images) // self.training["batch_size"]
+
+    def curve_schedule(self):
+        """The image counts at which the quality curve is measured ([] without `evaluate`)."""
+        if self.evaluate is None or self.curve_points < 1:
+            return []
+        from gencompare import curves
+
+        total = self.training["epochs"] * self.steps_per_epoch() * self.training["batch_size"]
+        return curves.schedule(total, self.curve_points)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -561,12 +436,18 @@ class Experiment:
         epochs = self.training["epochs"]
         if self.finished():
             self.print_fn(f"{self.run_dir} has finished its {epochs} epochs; pass more epochs to train further.")
-            self.model = keras.models.load_model(self.run_dir / MODEL_FILE)
+            self.model = load_model_file(self.run_dir / MODEL_FILE)
             return self.result()
+        with locked(self.run_dir):
+            return self._train(epochs)
+
+    def _train(self, epochs):
         # A MultiWorkerMirroredStrategy must exist before TensorFlow runs its first op.
         self.distribution()
         self.load_data()
         self.build_model()
+        if not (self.run_dir / HISTORY_FILE).exists():
+            self.print_fn(f"Run folder: {self.run_dir}")
         write_config(self.run_dir, self.settings, self.resolved())
         latent = fixed_latent(self.run_dir, self.model.latent_dim, self.settings.seed)
         initial_epoch = self.restore()
@@ -584,10 +465,8 @@ class Experiment:
         return self.result()
 
     def finished(self):
-        """Whether the run has trained all its epochs and saved its model."""
-        state = callbacks.last_checkpoint(self.checkpoint_dir)
-        done = state is not None and state["epoch"] >= self.training["epochs"]
-        return done and (self.run_dir / MODEL_FILE).exists()
+        """Whether the run has trained all its epochs and saved its model (`gencompare.runs.is_finished`)."""
+        return is_finished(self.run_dir, self.training["epochs"])
 
     def result(self):
         return RunResult(self.run_dir, self.model, callbacks.read_history(self.history_path))
@@ -598,7 +477,7 @@ class Experiment:
             return 0
         batch = next(iter(self.dataset_pipeline(0)))
         with self.distribution().scope():
-            done = callbacks.restore_checkpoint(self.model, self.checkpoint_dir, batch)
+            done = callbacks.restore_checkpoint(self.model, self.checkpoint_dir, batch, print_fn=self.print_fn)
         # The checkpoint brought back the old learning rates with the optimizer state; the settings
         # win, so that a run that diverged can continue from its last good epoch more gently.
         set_learning_rates(self.model, self.kind, self.training)
@@ -613,57 +492,28 @@ class Experiment:
         )
 
     def finish(self, latent):
-        """Saves the model and writes the end-of-run figures."""
+        """Saves the model and writes the end-of-run figures (`gencompare.plots.model_figures`)."""
+        from gencompare import plots
+
         with files.atomic_path(self.run_dir / MODEL_FILE) as temporary:
             self.model.save(temporary)
         self.write_loss_curves()
-        if self.kind == "vae":
-            self.write_vae_figures()
-        else:
-            self.write_interpolation(self.model.generate, latent[:4], latent[4:8], method="slerp")
+        originals = self.figure_images() if self.kind == "vae" else None
+        plots.model_figures(self.model, self.run_dir, originals=originals, latents=latent[:8])
 
     def write_loss_curves(self):
         from gencompare import plots
 
         if callbacks.read_history(self.history_path):
-            _close(plots.loss_curves(self.history_path, title=self.run_dir.name,
-                                     path=self.run_dir / LOSS_CURVES_FILE))
-
-    def write_vae_figures(self):
-        """Originals next to reconstructions, and interpolations between encoded originals."""
-        from gencompare import plots
-
-        originals = self.figure_images()
-        model = self.model
-        _close(plots.reconstructions(originals, model.reconstruct(originals), value_range=model.value_range,
-                                     path=self.run_dir / RECONSTRUCTIONS_FILE))
-        # Up to four pairs of held-out images (a small folder dataset may hold out fewer).
-        pairs = min(4, len(originals) // 2)
-        if pairs:
-            z_mean = keras.ops.convert_to_numpy(model.encode(originals[: 2 * pairs])[0])
-            decode = lambda z: keras.ops.convert_to_numpy(model.decode(z))  # noqa: E731
-            self.write_interpolation(decode, z_mean[:pairs], z_mean[pairs:])
-
-    def write_interpolation(self, decode, z_start, z_end, method="linear"):
-        from gencompare import plots
-
-        _close(plots.interpolation(decode, z_start, z_end, steps=8, method=method,
-                                   value_range=self.model.value_range, path=self.run_dir / INTERPOLATION_FILE))
+            plots.loss_curves(self.history_path, title=self.run_dir.name, path=self.run_dir / LOSS_CURVES_FILE)
 
     def figure_images(self):
-        """`FIGURE_COUNT` held-out images (test split) scaled to the model's range, for figures."""
+        """`FIGURE_COUNT` held-out images (test split) in the model's range, for figures."""
         from gencompare import data
 
         images = data.load_images(self.dataset, "test", image_size=self.settings.image_size,
                                   limit=FIGURE_COUNT, data_dir=self.data_dir)
-        low, high = self.model.value_range
-        return (images.astype("float32") / 255.0 * (high - low) + low).astype("float32")
-
-
-def _close(figure):
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+        return from_uint8(images, self.model.value_range)
 
 
 def _json_safe(value):
@@ -679,12 +529,36 @@ def _json_safe(value):
     return str(value)
 
 
+def load_model_file(path):
+    """A saved `model.keras` (Keras' safe mode on); a damaged or unreadable file gives one clear error.
+
+    Raises:
+        ValueError: if the file is missing, damaged (a partial copy, a full disk) or not a Keras model.
+    """
+    import zipfile
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} not found: train the run to its end first.")
+    try:
+        with zipfile.ZipFile(path) as archive:  # a .keras file is a zip: check it whole before Keras reads it
+            bad = archive.testzip()
+        if bad is not None:
+            raise zipfile.BadZipFile(f"member {bad} fails its CRC check")
+        return keras.models.load_model(path)
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} is damaged and cannot be loaded ({type(error).__name__}: {error}). Retrain the run, or resume "
+            f"it from its checkpoints after deleting the damaged file: python -m gencompare train --resume {path.parent}"
+        ) from None
+
+
 def load_vae(run_dir):
     """The trained VAE of a finished VAE run folder (`model.keras`, loaded in safe mode)."""
     path = pathlib.Path(run_dir) / MODEL_FILE
     if not path.is_file():
         raise ValueError(f"{path} not found: --from-vae needs the folder of a finished VAE run.")
-    model = keras.models.load_model(path)
+    model = load_model_file(path)
     if type(model).__name__ != "VAE":
         raise ValueError(f"{path} holds a {type(model).__name__}, not a VAE.")
     return model
@@ -731,18 +605,33 @@ def run(model="vae", preset=None, *, out="runs", run_dir=None, data_dir=None, ve
         TrainingDiverged: a loss became NaN or Inf (the last good checkpoint is kept).
     """
     settings = RunSettings(model=model, preset=preset, **settings)
-    dataset = settings.dataset or resolve_preset(
-        "vae" if settings.model == "vae-gan" else settings.model, settings.preset, None
-    ).dataset
-    run_dir = create_run_dir(out, dataset, settings.model) if run_dir is None else claim_run_dir(run_dir)
+    options = dict(data_dir=data_dir, verbose=verbose, print_fn=print_fn, extra_callbacks=extra_callbacks)
+    if settings.strategy == "multiworker":
+        from gencompare import distribute
+
+        if not distribute.is_chief():
+            return _train_in_scratch_folder(settings, **options)
+    run_dir = create_run_dir(out, settings.dataset_name(), settings.model) if run_dir is None else claim_run_dir(run_dir)
     write_config(run_dir, settings)
-    print_fn(f"Run folder: {run_dir}")
     try:
-        return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
-                      extra_callbacks=extra_callbacks)
+        return _train(settings, run_dir, **options)
     except Exception:
         _remove_if_untrained(run_dir)
         raise
+
+
+def _train_in_scratch_folder(settings, **options):
+    """A multi-worker run's non-chief worker: trains in step with the chief in a scratch folder that is
+    deleted afterwards, so only the chief writes the run folder (TensorFlow's multi-worker convention)."""
+    import tempfile
+
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="gencompare-worker-"))
+    try:
+        run_dir = claim_run_dir(scratch / "run")
+        write_config(run_dir, settings)
+        return _train(settings, run_dir, **options)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def claim_run_dir(run_dir):
@@ -782,42 +671,39 @@ def resume(run_dir, *, epochs=None, learning_rate=None, data_dir=None, verbose=1
     run_dir = pathlib.Path(run_dir)
     settings = RunSettings.from_dict(read_config(run_dir)["run"])
     changes = {name: value for name, value in (("epochs", epochs), ("learning_rate", learning_rate)) if value is not None}
-    if changes:
-        settings = dataclasses.replace(settings, **changes)
-        write_config(run_dir, settings)
-    return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
-                  extra_callbacks=extra_callbacks)
+    with locked(run_dir):
+        if changes:
+            settings = dataclasses.replace(settings, **changes)
+            write_config(run_dir, settings)
+        return _train(settings, run_dir, data_dir=data_dir, verbose=verbose, print_fn=print_fn,
+                      extra_callbacks=extra_callbacks)
 
 
 def _train(settings, run_dir, **options):
-    if settings.model != "vae-gan":
-        return Experiment(settings, run_dir, **options).train()
-    return _train_vae_gan(settings, run_dir, **options)
+    """Trains a run folder, holding its lock (`gencompare.runs.locked`): one trainer per folder."""
+    with locked(run_dir):
+        if settings.model != "vae-gan":
+            return Trainer(settings, run_dir, **options).train()
+        return _train_vae_gan(settings, run_dir, **options)
 
 
 def _train_vae_gan(settings, run_dir, **options):
     """The VAE phase in `run_dir/vae`, then the GAN phase in `run_dir/gan` from the VAE's decoder."""
-    vae_preset = resolve_preset("vae", settings.preset, settings.dataset)
-    gan_preset = model_class("gan").preset(settings.gan_preset) if settings.gan_preset else default_gan_preset(vae_preset)
-    shared = dict(
-        dataset=settings.dataset or vae_preset.dataset, epochs=settings.epochs, batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, limit=settings.limit, image_size=settings.image_size,
-        seed=settings.seed, sample_every=settings.sample_every, checkpoint_every=settings.checkpoint_every,
-        summary_every=settings.summary_every, jit_compile=settings.jit_compile, tensorboard=settings.tensorboard,
-        strategy=settings.strategy, precision=settings.precision, steps_per_execution=settings.steps_per_execution,
-    )
+    vae_preset = resolve_preset("vae", settings.preset, settings.dataset, settings.image_size)
+    gan_preset = resolve_preset("gan", settings.gan_preset, None) if settings.gan_preset else default_gan_preset(vae_preset)
+    dataset = settings.dataset_name()
     phases = {}
     if settings.from_vae is None:
-        vae_settings = RunSettings(
-            model="vae", preset=vae_preset.name, latent_dim=settings.latent_dim, beta=settings.beta,
-            reconstruction_loss=settings.reconstruction_loss, model_overrides=settings.model_overrides, **shared,
+        vae_settings = dataclasses.replace(
+            settings, model="vae", preset=vae_preset.name, dataset=dataset, gan_loss=None, gan_preset=None,
         )
         phases["vae"] = _phase(vae_settings, run_dir / "vae", **options)
         vae, from_vae = phases["vae"].model, str(run_dir / "vae")
     else:
         vae, from_vae = None, settings.from_vae
-    gan_settings = RunSettings(
-        model="gan", preset=gan_preset.name, gan_loss=settings.gan_loss, from_vae=from_vae, **shared
+    gan_settings = dataclasses.replace(
+        settings, model="gan", preset=gan_preset.name, dataset=dataset, from_vae=from_vae, gan_preset=None,
+        latent_dim=None, beta=None, reconstruction_loss=None, model_overrides={},
     )
     phases["gan"] = _phase(gan_settings, run_dir / "gan", vae=vae, **options)
     gan = phases["gan"]
@@ -829,7 +715,7 @@ def _phase(settings, run_dir, **options):
     run_dir.mkdir(exist_ok=True)
     if not (run_dir / CONFIG_FILE).exists():
         write_config(run_dir, settings)
-    return Experiment(settings, run_dir, **options).train()
+    return Trainer(settings, run_dir, **options).train()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -851,14 +737,14 @@ def load_run_model(run_dir):
         return load_run_model(run_dir / "gan")
     path = run_dir / MODEL_FILE
     if path.is_file():
-        return keras.models.load_model(path)
-    state = callbacks.last_checkpoint(run_dir / "checkpoints")
+        return load_model_file(path)
+    state = callbacks.last_checkpoint(run_dir / CHECKPOINTS_FOLDER)
     model_config = config.get("resolved", {}).get("model_config")
     if state is None or model_config is None:
         raise ValueError(f"{run_dir} has no model.keras and no checkpoint yet: train it for an epoch first.")
     model = model_class(config["run"]["model"]).from_config(model_config)
     # The checkpoint also holds optimizer state; an uncompiled model has no optimizer to load it into.
-    model.load_weights(run_dir / "checkpoints" / state["weights"])
+    model.load_weights(run_dir / CHECKPOINTS_FOLDER / state["weights"])
     return model
 
 
@@ -876,8 +762,8 @@ def sample_run(run_dir, count, *, seed=0, path=None):
     """
     from gencompare import plots
 
-    _check_positive_int("count", count)
+    check_positive_int("count", count)
     model = load_run_model(run_dir)
     if path is None:
-        path = pathlib.Path(run_dir) / "samples" / f"sample_n{count}_seed{seed}.png"
+        path = pathlib.Path(run_dir) / SAMPLES_FOLDER / f"sample_n{count}_seed{seed}.png"
     return plots.save_image_grid(model.sample(count, seed=seed), path, value_range=model.value_range)

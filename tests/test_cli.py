@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gencompare import callbacks, cli, train
+from gencompare import cli, runs, train
 
 # 512 real MNIST images, 2 epochs: the smoke configuration.
 SMOKE = ["train", "--model", "vae", "--preset", "mnist", "--limit", "512", "--epochs", "2", "--seed", "7", "--verbose", "0"]
@@ -124,13 +124,13 @@ def test_train_writes_every_artifact(smoke_run):
     assert config["versions"]["keras"] == keras.__version__
     assert config["resolved"]["image_shape"] == [28, 28, 1] and config["resolved"]["num_images"] == 512
 
-    rows = callbacks.read_history(run_dir / "history.csv")
+    rows = runs.read_history(run_dir / "history.csv")
     assert [row["epoch"] for row in rows] == [0, 1]
     assert set(rows[0]) == {"epoch", "loss", "reconstruction_loss", "kl_loss"}
 
     checkpoints = run_dir / "checkpoints"
     assert (checkpoints / "epoch_0001.weights.h5").exists() and (checkpoints / "epoch_0002.weights.h5").exists()
-    assert callbacks.last_checkpoint(checkpoints)["epoch"] == 2
+    assert runs.last_checkpoint(checkpoints)["epoch"] == 2
 
     assert np.load(run_dir / "samples" / "latent.npy").shape == (64, 16)
     for name in ("samples/vae_generated_plot_e001.png", "samples/vae_generated_plot_e002.png",
@@ -187,7 +187,7 @@ def wait_for_checkpoint(process, out, epochs_done, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for run_dir in out.glob("*"):
-            state = callbacks.last_checkpoint(run_dir / "checkpoints") if run_dir.is_dir() else None
+            state = runs.last_checkpoint(run_dir / "checkpoints") if run_dir.is_dir() else None
             if state and state["epoch"] >= epochs_done:
                 return run_dir
         if process.poll() is not None:
@@ -215,8 +215,8 @@ def test_killed_run_resumes_at_the_next_epoch_with_each_epoch_once(real_data_dir
             process.kill()
             process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_history = callbacks.read_history(run_dir / "history.csv")
-    state = callbacks.last_checkpoint(run_dir / "checkpoints")
+    killed_history = runs.read_history(run_dir / "history.csv")
+    state = runs.last_checkpoint(run_dir / "checkpoints")
     done = state["epoch"]
     assert 2 <= done < EPOCHS and len(killed_history) >= done
     # Later backups replace this one; keep a copy to compare the resumed start with.
@@ -224,7 +224,7 @@ def test_killed_run_resumes_at_the_next_epoch_with_each_epoch_once(real_data_dir
 
     # Record the model as the resumed run starts training.
     started = {}
-    original_restore = train.Experiment.restore
+    original_restore = train.Trainer.restore
 
     def recording_restore(self):
         epochs_done = original_restore(self)
@@ -232,7 +232,7 @@ def test_killed_run_resumes_at_the_next_epoch_with_each_epoch_once(real_data_dir
         started["iterations"] = int(self.model.optimizer.iterations.numpy())
         return epochs_done
 
-    monkeypatch.setattr(train.Experiment, "restore", recording_restore)
+    monkeypatch.setattr(train.Trainer, "restore", recording_restore)
     status, out_text, err = run_cli(["train", "--resume", run_dir, "--verbose", 0], capsys)
     assert status == 0, err
     assert f"Resuming {run_dir} after epoch {done}." in out_text
@@ -244,10 +244,75 @@ def test_killed_run_resumes_at_the_next_epoch_with_each_epoch_once(real_data_dir
         np.testing.assert_array_equal(started_weight, saved_weight.numpy())
     assert started["iterations"] == done * (512 // 128)
 
-    rows = callbacks.read_history(run_dir / "history.csv")
+    rows = runs.read_history(run_dir / "history.csv")
     assert [row["epoch"] for row in rows] == list(range(EPOCHS))
     assert [row["loss"] for row in rows[:done]] == [row["loss"] for row in killed_history[:done]]
     # The first resumed epoch continues the curve: nearer the last saved epoch than the fresh start.
     fresh, last_saved, resumed = rows[0]["loss"], rows[done - 1]["loss"], rows[done]["loss"]
     assert abs(resumed - last_saved) < abs(resumed - fresh)
     assert (run_dir / "model.keras").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Own images, damaged files, a quiet start
+# ----------------------------------------------------------------------------------------------
+
+
+def test_own_folder_of_images_trains_without_a_preset(capsys, tmp_path):
+    from gencompare.models.presets import OWN_IMAGES_PRESETS
+
+    faces = tmp_path / "my_faces"
+    faces.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(24):
+        Image.fromarray(rng.integers(0, 256, (80, 72, 3), dtype=np.uint8)).save(faces / f"face{index:02d}.jpg")
+    out = tmp_path / "runs"
+    argv = ["train", "--model", "gan", "--dataset", faces, "--epochs", 1, "--batch-size", 8, "--verbose", 0,
+            "--out", out]
+    status, _, err = run_cli(argv, capsys)
+    assert status == 0, err
+    run_dir = only_run_dir(out)
+    assert run_dir.name.startswith("my_faces-gan-")
+    resolved = json.loads((run_dir / "config.json").read_text())["resolved"]
+    assert resolved["preset"] == OWN_IMAGES_PRESETS["gan"] and resolved["image_shape"] == [64, 64, 3]
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_a_missing_dataset_path_says_no_such_file_or_folder(capsys, tmp_path):
+    status, _, err = run_cli(["train", "--model", "gan", "--dataset", tmp_path / "nowhere", "--out", tmp_path], capsys)
+    assert status == 2 and err.strip().splitlines() == [
+        f"gencompare: error: --dataset {tmp_path / 'nowhere'}: no such file or folder."
+    ]
+
+
+def test_tensorflow_start_up_lines_are_held_back(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "gencompare", "sample", str(tmp_path)], capture_output=True,
+                               text=True, timeout=300, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"gencompare: error: {tmp_path / 'config.json'} not found: is {tmp_path} a run folder written by gencompare?"
+    ]
+
+
+def test_resume_skips_a_truncated_newest_checkpoint_and_keeps_every_epoch_once(smoke_run, capsys, tmp_path):
+    run_dir = shutil.copytree(smoke_run[0], tmp_path / "run")
+    newest = run_dir / "checkpoints" / "epoch_0002.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    status, out, err = run_cli(["train", "--resume", run_dir, "--epochs", 3, "--verbose", 0], capsys)
+    assert status == 0, err
+    assert f"Checkpoint {newest} is damaged" in out and f"Resuming {run_dir} after epoch 1." in out
+    assert [row["epoch"] for row in runs.read_history(run_dir / "history.csv")] == [0, 1, 2]
+    assert runs.last_checkpoint(run_dir / "checkpoints")["epoch"] == 3
+
+
+def test_all_checkpoints_damaged_and_a_damaged_model_are_one_line_each(smoke_run, capsys, tmp_path):
+    run_dir = shutil.copytree(smoke_run[0], tmp_path / "run")
+    (run_dir / "model.keras").write_bytes(b"PK\x03\x04 not a whole zip")
+    status, _, err = run_cli(["sample", run_dir, "-n", 4], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "model.keras is damaged and cannot be loaded" in err and "Traceback" not in err
+    for path in (run_dir / "checkpoints").glob("*.weights.h5"):
+        path.write_bytes(b"")
+    status, _, err = run_cli(["train", "--resume", run_dir, "--epochs", 3, "--verbose", 0], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "Every checkpoint in" in err and "is damaged" in err and "Traceback" not in err

@@ -290,3 +290,58 @@ def test_without_a_strategy_the_helpers_change_nothing():
     assert base.local_share(8) == 1.0
     assert base.metric_logs([]) == {}
     assert distribute.num_replicas(tf.distribute.get_strategy()) == 1
+
+
+def test_multiworker_train_writes_one_run_folder_from_the_chief(real_data_dir, tmp_path):
+    """Two `train --strategy multiworker` processes: only worker 0 writes its run folder."""
+    try:
+        ports = _free_ports(2)
+    except OSError as error:
+        pytest.skip(f"cannot open local TCP ports for the workers: {error}")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    out = tmp_path / "runs"
+    argv = ["train", "--strategy", "multiworker", "--model", "vae", "--preset", "mnist", "--limit", "64",
+            "--epochs", "1", "--batch-size", "16", "--verbose", "0", "--out", str(out)]
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        log = open(tmp_path / f"worker{index}.log", "w")
+        workers.append((subprocess.Popen(
+            [sys.executable, "-m", "gencompare", *argv], stdout=log, stderr=subprocess.STDOUT,
+            env=_worker_env(TF_CONFIG=tf_config, GENCOMPARE_DATA=str(real_data_dir)),
+        ), log))
+    try:
+        for process, _ in workers:
+            process.wait(timeout=WORKER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"multi-worker training did not finish in {WORKER_TIMEOUT} s (workers killed)")
+    finally:
+        for process, log in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+    for index, (process, _) in enumerate(workers):
+        assert process.returncode == 0, (tmp_path / f"worker{index}.log").read_text()[-4000:]
+    (run_dir,) = list(out.iterdir())
+    assert (run_dir / "model.keras").is_file() and (run_dir / "config.json").is_file()
+    assert f"Run finished: {run_dir}" in (tmp_path / "worker0.log").read_text()
+
+
+@pytest.mark.parametrize("task, cluster, chief", [
+    ({"type": "worker", "index": 0}, {"worker": ["a:1", "b:2"]}, True),
+    ({"type": "worker", "index": 1}, {"worker": ["a:1", "b:2"]}, False),
+    ({"type": "chief", "index": 0}, {"chief": ["a:1"], "worker": ["b:2"]}, True),
+    ({"type": "worker", "index": 0}, {"chief": ["a:1"], "worker": ["b:2"]}, False),
+])
+def test_is_chief_follows_tensorflows_convention(task, cluster, chief):
+    from gencompare import distribute
+
+    assert distribute.is_chief({"task": task, "cluster": cluster}) is chief
+
+
+def test_without_tf_config_the_process_is_the_chief(monkeypatch):
+    from gencompare import distribute
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert distribute.is_chief()

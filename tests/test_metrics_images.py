@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from gencompare.metrics.images import from_unit_range, run_in_batches, to_unit_range
+from gencompare.metrics.images import run_in_batches, to_unit_range
+from gencompare.value_range import from_unit
 
 
 def test_uint8_and_both_float_ranges_map_to_the_same_unit_images():
@@ -28,11 +29,11 @@ def test_bad_images_get_clear_errors():
         to_unit_range(np.zeros((1, 2, 2, 1), np.uint8), (-1, 1))
 
 
-def test_from_unit_range_inverts_to_unit_range():
+def test_value_range_from_unit_inverts_to_unit_range():
     unit = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 2, 2, 1)
     for value_range in ((0, 1), (-1, 1)):
-        np.testing.assert_allclose(to_unit_range(from_unit_range(unit, value_range), value_range), unit, atol=1e-6)
-    assert from_unit_range(unit, (-1, 1)).min() == -1.0
+        np.testing.assert_allclose(to_unit_range(from_unit(unit, value_range), value_range), unit, atol=1e-6)
+    assert from_unit(unit, (-1, 1)).min() == -1.0
 
 
 def test_run_in_batches_keeps_order_and_bounds_the_batch():

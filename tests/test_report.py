@@ -1,4 +1,5 @@
-"""Tests for gencompare.report: the smoke report end to end, run reuse, and sentences from numbers."""
+"""Tests for gencompare.report: the smoke report end to end (`gencompare report`), run reuse, and the
+tables and sentences it writes from numbers."""
 
 import json
 import pathlib
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from gencompare import profiles, report
+from gencompare import cli, experiments, report
 
 # ----------------------------------------------------------------------------------------------
 # End to end (real MNIST, smoke profile)
@@ -34,10 +35,10 @@ def smoke_report(real_data_dir, tmp_path_factory):
     out, runs = folder / "out", folder / "runs"
     arguments = ["--profile", "smoke", "--out", str(out), "--runs", str(runs), "--datasets", "mnist",
                  "--data-dir", str(real_data_dir)]
-    first_status = report.main(arguments)
+    first_status = cli.main(["report", *arguments])
     first_readme = (out / "README.md").read_text()
     runs_after_first = snapshot(runs)
-    second_status = report.main(arguments)
+    second_status = cli.main(["report", *arguments])
     return {"out": out, "runs": runs, "statuses": (first_status, second_status), "first": first_readme,
             "second": (out / "README.md").read_text(), "runs_after_first": runs_after_first}
 
@@ -45,7 +46,7 @@ def smoke_report(real_data_dir, tmp_path_factory):
 def test_the_report_has_a_row_with_numbers_per_model(smoke_report):
     assert smoke_report["statuses"] == (0, 0)
     header, rows = table_rows(smoke_report["first"], "mnist")
-    mnist = [experiment for experiment in profiles.EXPERIMENTS if experiment.dataset == "mnist"]
+    mnist = [experiment for experiment in experiments.EXPERIMENTS if experiment.dataset == "mnist"]
     assert [row[0] for row in rows] == [experiment.title for experiment in mnist]
     assert [row[1] for row in rows] == [f"`{experiment.name}-seed0`" for experiment in mnist]
     for name in ("classifier-FID ↓", "SWD ↓", "precision ↑", "training time (s)", "images/s"):
@@ -89,7 +90,7 @@ def test_a_second_invocation_reuses_every_run(smoke_report):
 
 def test_unknown_profile_is_one_clear_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        report.main(["--profile", "fast"])
+        cli.main(["report", "--profile", "fast"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("gencompare report: error: argument --profile: Unknown profile 'fast'; choose one of "
@@ -98,13 +99,13 @@ def test_unknown_profile_is_one_clear_line(capsys):
 
 
 def test_unknown_dataset_is_one_clear_line(capsys, tmp_path):
-    assert report.main(["--datasets", "svhn", "--out", str(tmp_path), "--runs", str(tmp_path)]) == 2
+    assert cli.main(["report", "--datasets", "svhn", "--out", str(tmp_path), "--runs", str(tmp_path)]) == 2
     assert "No experiment uses svhn" in capsys.readouterr().err
 
 
 def test_smoke_never_writes_over_the_committed_report():
-    assert report.default_out(profiles.get_profile("smoke")).parts[-2:] == ("reports", "smoke")
-    assert report.default_out(profiles.get_profile("quick")).name == "reports"
+    assert experiments.default_report_folder("smoke").parts[-2:] == ("reports", "smoke")
+    assert experiments.default_report_folder("quick").name == "reports"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,8 +114,8 @@ def test_smoke_never_writes_over_the_committed_report():
 
 
 def fake_row(name, metrics, rate=None, reused=True):
-    experiment = profiles.get_experiment(name)
-    return report.Row(experiment, pathlib.Path(f"/runs/{name}-seed0"), None, [{}] * 3, metrics, 1000, 500,
+    experiment = experiments.get_experiment(name)
+    return experiments.Result(experiment, pathlib.Path(f"/runs/{name}-seed0"), None, [{}] * 3, metrics, 1000, 500,
                       12.0, rate, reused)
 
 
@@ -190,23 +191,58 @@ def test_table_leaves_out_metrics_no_model_has():
 
 
 def test_profile_caveat_only_for_smoke():
-    assert report.profile_caveat(profiles.get_profile("smoke"))
-    assert report.profile_caveat(profiles.get_profile("quick")) is None
+    assert report.profile_caveat(experiments.get_profile("smoke"))
+    assert report.profile_caveat(experiments.get_profile("quick")) is None
 
 
 def test_a_diverged_run_is_left_out_and_named(monkeypatch):
     from gencompare.train import TrainingDiverged
 
-    def fake_collect_one(experiment, profile, **_):
+    def fake_run(experiment, profile, **_):
         if experiment.name == "mnist-gan":
             raise TrainingDiverged("d_loss became NaN in epoch 3.")
         return fake_row(experiment.name, {})
 
-    monkeypatch.setattr(report, "collect_one", fake_collect_one)
+    monkeypatch.setattr(experiments, "run", fake_run)
     failures = []
-    rows = report.collect("smoke", datasets=["mnist"], failures=failures, print_fn=lambda *_: None)
+    rows = experiments.run_all("smoke", datasets=["mnist"], failures=failures, print_fn=lambda *_: None)
     assert "mnist-gan" not in [row.experiment.name for row in rows] and len(rows) == 4
     assert failures == [("mnist-gan", "d_loss became NaN in epoch 3.")]
     assert "* `mnist-gan`: d_loss became NaN in epoch 3." in report.failures_note(failures)
     with pytest.raises(TrainingDiverged):
-        report.collect("smoke", datasets=["mnist"], print_fn=lambda *_: None)
+        experiments.run_all("smoke", datasets=["mnist"], print_fn=lambda *_: None)
+
+
+def curve_rows(points, metric="fd_mnist"):
+    return [{"images": int(1000 * seconds), "seconds": float(seconds), metric: float(value)} for seconds, value in points]
+
+
+def with_curve(row, points, metric="fd_mnist"):
+    row.curve = curve_rows(points, metric)
+    return row
+
+
+def test_crossover_sentence_states_when_the_gan_overtakes():
+    vae = with_curve(fake_row("mnist-vae", {}), [(10, 90), (100, 60), (1000, 50)])
+    gan = with_curve(fake_row("mnist-gan", {}), [(10, 300), (100, 80), (1000, 12)])
+    sentence = report.crossover_sentence(vae, gan, "mnist")
+    assert sentence.startswith("Quality against training time: the GAN's classifier-FID drops below the other's after")
+    seconds = float(re.search(r"after ([\d.]+) s", sentence).group(1))
+    assert 100 < seconds < 1000 and "then" not in sentence
+
+
+def test_crossover_sentence_when_the_curves_never_cross_or_cross_twice():
+    vae = with_curve(fake_row("cats-vae", {}), [(10, 0.10), (100, 0.09)], "swd_mean")
+    gan = with_curve(fake_row("cats-gan", {}), [(10, 0.30), (100, 0.20)], "swd_mean")
+    assert report.crossover_sentence(vae, gan, "cats") == (
+        "Quality against training time: the curves do not cross within the 100 s both runs cover; the VAE's SWD is "
+        "lower throughout."
+    )
+    gan = with_curve(fake_row("cats-gan", {}), [(10, 0.30), (30, 0.05), (100, 0.12)], "swd_mean")
+    sentence = report.crossover_sentence(vae, gan, "cats")
+    assert "the GAN's SWD drops below the other's after" in sentence
+    assert "; then the VAE's SWD drops below the other's after" in sentence
+
+
+def test_no_crossover_sentence_without_curves():
+    assert report.crossover_sentence(fake_row("mnist-vae", {}), fake_row("mnist-gan", {}), "mnist") is None

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from gencompare import callbacks, train
+from gencompare import callbacks, runs, train
 
 TINY = dict(dataset="mnist", limit=256, epochs=1, batch_size=64, seed=3)
 
@@ -96,7 +96,7 @@ def test_jit_compile_setting_reaches_keras(jit_compile, expected):
 
 def test_run_callbacks_include_tensorboard_only_when_asked(tmp_path):
     def callback_types(**settings):
-        experiment = train.Experiment(train.RunSettings(preset="mnist", **settings), tmp_path)
+        experiment = train.Trainer(train.RunSettings(preset="mnist", **settings), tmp_path)
         _, chosen = experiment.callbacks(np.zeros((4, 16), "float32"))
         return [type(callback) for callback in chosen]
 
@@ -142,13 +142,14 @@ def test_default_settings_resolve_for_this_machine_and_are_recorded(vae_run):
     assert config["run"]["precision"] == "auto" and config["run"]["steps_per_execution"] == "auto"
     resolved = config["resolved"]
     assert resolved["precision"] == distribute.recommended_precision()
-    assert resolved["steps_per_execution"] == distribute.AUTO_STEPS_PER_EXECUTION
+    # "auto" is 8 steps per call, capped at the epoch's 4 steps (Keras' bar would show "8/4" otherwise).
+    assert resolved["steps_per_execution"] == min(distribute.AUTO_STEPS_PER_EXECUTION, 4)
     # Keras' "auto": XLA on with a GPU, off on CPU-only machines (where it is slower).
     import tensorflow as tf
 
     assert resolved["jit_compile"] is bool(tf.config.list_physical_devices("GPU"))
     assert vae_run.model.dtype_policy.name == resolved["precision"]
-    # An epoch of 4 steps still trains 4 steps with 8 steps per call: 2 epochs, 8 updates.
+    # An epoch of 4 steps trains 4 steps: 2 epochs, 8 updates.
     assert int(vae_run.model.optimizer.iterations.numpy()) == 8
 
 
@@ -159,17 +160,17 @@ def test_auto_precision_of_a_resumed_run_is_the_one_it_started_with(vae_run, tmp
     # in its checkpoints has loss-scale variables, so resuming must not switch precision.
     config["resolved"]["precision"] = "mixed_float16"
     (run_dir / "config.json").write_text(json.dumps(config))
-    experiment = train.Experiment(train.RunSettings.from_dict(config["run"]), run_dir)
+    experiment = train.Trainer(train.RunSettings.from_dict(config["run"]), run_dir)
     assert experiment.precision() == "mixed_float16"
-    fixed = train.Experiment(train.RunSettings.from_dict({**config["run"], "precision": "float32"}), run_dir)
+    fixed = train.Trainer(train.RunSettings.from_dict({**config["run"], "precision": "float32"}), run_dir)
     assert fixed.precision() == "float32"
 
 
 def test_resume_trains_a_finished_run_further_with_continuous_history(vae_run, tmp_path):
     run_dir = shutil.copytree(vae_run.run_dir, tmp_path / "copy")
-    before = callbacks.read_history(run_dir / "history.csv")
+    before = runs.read_history(run_dir / "history.csv")
     result = train.resume(run_dir, epochs=3, learning_rate=5e-5, verbose=0, print_fn=lambda *_: None)
-    rows = callbacks.read_history(run_dir / "history.csv")
+    rows = runs.read_history(run_dir / "history.csv")
     assert [row["epoch"] for row in rows] == [0, 1, 2]
     assert rows[:2] == before
     # The optimizer continued: 3 epochs of 256 // 64 = 4 steps each.
@@ -185,7 +186,7 @@ def test_finished_run_is_not_trained_again(vae_run, tmp_path):
     messages = []
     train.resume(run_dir, verbose=0, print_fn=messages.append)
     assert any("has finished its 2 epochs" in message for message in messages)
-    assert len(callbacks.read_history(run_dir / "history.csv")) == 2
+    assert len(runs.read_history(run_dir / "history.csv")) == 2
 
 
 def test_sample_run_writes_a_grid_and_falls_back_to_the_checkpoint(vae_run, tmp_path):
@@ -206,7 +207,7 @@ def test_sample_run_writes_a_grid_and_falls_back_to_the_checkpoint(vae_run, tmp_
 def test_gan_checkpoint_restores_weights_ema_optimizers_and_seed_generators(real_data_dir, tmp_path):
     result = quiet_run(tmp_path, "gan", "mnist")
     settings = train.RunSettings.from_dict(train.read_config(result.run_dir)["run"])
-    experiment = train.Experiment(settings, result.run_dir, verbose=0, print_fn=lambda *_: None)
+    experiment = train.Trainer(settings, result.run_dir, verbose=0, print_fn=lambda *_: None)
     experiment.load_data()
     fresh = experiment.build_model()
     # A freshly built model differs (e.g. its EMA step counter and seed generators are at 0) ...
@@ -239,7 +240,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(real_data_dir
     assert "became" in message and "at epoch 2, batch" in message
     assert "last good checkpoint (epoch 1)" in message
     assert "lower learning rate" in message and f"--resume {run_dir} --learning-rate 1e-05" in message
-    assert callbacks.last_checkpoint(run_dir / "checkpoints")["epoch"] == 1
+    assert runs.last_checkpoint(run_dir / "checkpoints")["epoch"] == 1
     assert not (run_dir / "model.keras").exists()
     # The kept checkpoint is the good one: finite weights.
     model = train.load_run_model(run_dir)
@@ -249,7 +250,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(real_data_dir
 
 def test_vae_gan_generator_starts_from_the_vae_decoder(real_data_dir, tmp_path, monkeypatch):
     starts = {}
-    original_build = train.Experiment.build_model
+    original_build = train.Trainer.build_model
 
     def recording_build(self):
         model = original_build(self)
@@ -259,7 +260,7 @@ def test_vae_gan_generator_starts_from_the_vae_decoder(real_data_dir, tmp_path, 
             starts["vae"] = keras.ops.convert_to_numpy(self.vae.decoder(latent, training=False))
         return model
 
-    monkeypatch.setattr(train.Experiment, "build_model", recording_build)
+    monkeypatch.setattr(train.Trainer, "build_model", recording_build)
     result = quiet_run(tmp_path, "vae-gan", "mnist")
     assert set(result.phases) == {"vae", "gan"}
     assert result.phases["vae"].model is not None

@@ -9,7 +9,7 @@ so the array in memory stays uint8 (a quarter of the float32 size).
 import numpy as np
 import tensorflow as tf
 
-from gencompare.value_range import normalize_value_range
+from gencompare.value_range import from_uint8, normalize_value_range
 
 
 def _validate_images(images):
@@ -39,8 +39,7 @@ def _validate_batching(count, batch_size, drop_remainder):
 
 def scale(batch, low):
     """uint8 tensor → float32 in [0, 1] (`low` 0) or [-1, 1] (`low` -1), endpoints exact."""
-    batch = tf.cast(batch, tf.float32)
-    return batch / 255.0 if low == 0.0 else batch / 127.5 - 1.0
+    return from_uint8(tf.cast(batch, tf.float32), (low, 1.0))
 
 
 def to_dataset(images, batch_size, *, value_range=(0, 1), shuffle=True, seed=0, drop_remainder=True):

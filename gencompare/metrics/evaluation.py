@@ -25,8 +25,9 @@ import numpy as np
 import scipy.special
 
 from gencompare.metrics import coverage, distances, features, mnist_classifier, swd
-from gencompare.metrics.images import from_unit_range, run_in_batches, to_unit_range
+from gencompare.metrics.images import run_in_batches, to_unit_range
 from gencompare.models import vae_losses
+from gencompare.value_range import from_unit
 
 # Samples are drawn in chunks of this size with one derived seed each, so the samples for a seed do
 # not depend on the batch size, and a count of 10 000 never asks the model for one huge batch.
@@ -136,7 +137,7 @@ def mnist_mode_coverage(generated, *, classifier=None, progress=False):
 
 
 def _model_range(vae, unit_images):
-    return from_unit_range(unit_images, vae.value_range)
+    return from_unit(unit_images, vae.value_range)
 
 
 def elbo_terms(vae, unit_images, *, batch_size=250, progress=True):

@@ -3,7 +3,8 @@
 import numpy as np
 from tqdm.auto import tqdm
 
-from gencompare.models.base import check_image_values, normalize_value_range
+from gencompare.models.base import check_image_values
+from gencompare.value_range import from_uint8, normalize_value_range, to_unit
 
 
 def to_unit_range(images, value_range=None, *, name="images"):
@@ -35,7 +36,7 @@ def to_unit_range(images, value_range=None, *, name="images"):
     if array.dtype == np.uint8:
         if value_range is not None and tuple(value_range) != (0, 255):
             raise ValueError(f"`{name}` are uint8 (0–255) but `value_range`={value_range!r} was given.")
-        return array.astype(np.float32) / 255.0
+        return from_uint8(array, (0, 1))
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"`{name}` must be uint8 or floating point, got dtype {array.dtype}.")
     if value_range is None:
@@ -45,7 +46,7 @@ def to_unit_range(images, value_range=None, *, name="images"):
         )
     low, high = normalize_value_range(value_range)
     check_image_values(array, (low, high), where=f"`{name}`")
-    return np.clip((array.astype(np.float32) - low) / (high - low), 0.0, 1.0)
+    return to_unit(array, (low, high))
 
 
 def run_in_batches(function, images, *, batch_size=100, progress=True, description="batches"):
@@ -75,9 +76,3 @@ def run_in_batches(function, images, *, batch_size=100, progress=True, descripti
         for start in tqdm(starts, disable=not progress, desc=description, leave=False)
     ]
     return np.concatenate(outputs)
-
-
-def from_unit_range(images, value_range):
-    """Maps float images in [0, 1] to `value_range` ((0, 1) or (-1, 1)), as float32."""
-    low, high = normalize_value_range(value_range)
-    return (np.asarray(images, np.float32) * (high - low) + low).astype(np.float32)

@@ -10,6 +10,10 @@ import dataclasses
 MNIST_SHAPE = (28, 28, 1)
 FACE_SHAPE = (64, 64, 3)
 
+# The presets a folder or zip of one's own images trains with when no preset is named
+# (`train --dataset ~/my_faces`): images are decoded to 64×64 RGB, the face presets' shape.
+OWN_IMAGES_PRESETS = {"vae": "anime", "gan": "faces64_small"}
+
 
 def training(learning_rate, batch_size, epochs, *, beta_1=0.9, optimizer="adam", **more):
     """A preset's training settings: Adam (by default) with `learning_rate` and `beta_1`, the batch

@@ -1,11 +1,11 @@
-"""Tests for gencompare.profiles: the experiment × profile table, settings, folders and timing."""
+"""Tests for gencompare.experiments: the experiment × profile table, one run's settings, folders and state."""
 
 import json
 
 import numpy as np
 import pytest
 
-from gencompare import profiles, train
+from gencompare import callbacks, experiments, runs, train
 from conftest import require_real_file
 
 
@@ -16,17 +16,17 @@ from conftest import require_real_file
 
 def test_unknown_profile_lists_the_known_names():
     with pytest.raises(ValueError, match=r"Unknown profile 'quik'; choose one of smoke, quick, full"):
-        profiles.get_profile("quik")
+        experiments.get_profile("quik")
 
 
 def test_profile_comes_from_the_environment(monkeypatch):
-    monkeypatch.setenv(profiles.ENVIRONMENT_VARIABLE, "quick")
-    assert profiles.get_profile().name == "quick"
-    monkeypatch.setenv(profiles.ENVIRONMENT_VARIABLE, "fast")
+    monkeypatch.setenv(experiments.ENVIRONMENT_VARIABLE, "quick")
+    assert experiments.get_profile().name == "quick"
+    monkeypatch.setenv(experiments.ENVIRONMENT_VARIABLE, "fast")
     with pytest.raises(ValueError, match=r"'fast' \(from GENCOMPARE_PROFILE\).*smoke, quick, full"):
-        profiles.get_profile()
-    monkeypatch.delenv(profiles.ENVIRONMENT_VARIABLE)
-    assert profiles.get_profile().name == "smoke"
+        experiments.get_profile()
+    monkeypatch.delenv(experiments.ENVIRONMENT_VARIABLE)
+    assert experiments.get_profile().name == "smoke"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -35,15 +35,15 @@ def test_profile_comes_from_the_environment(monkeypatch):
 
 
 def test_every_experiment_has_a_budget_with_an_existing_preset_in_every_profile():
-    for experiment in profiles.EXPERIMENTS:
-        assert set(experiment.budgets) == set(profiles.PROFILES), experiment.name
+    for experiment in experiments.EXPERIMENTS:
+        assert set(experiment.budgets) == set(experiments.PROFILES), experiment.name
         model_class = train.model_class(experiment.model)
-        for profile in profiles.PROFILES:
+        for profile in experiments.PROFILES:
             assert experiment.budget(profile).preset in model_class.preset_names(), (experiment.name, profile)
 
 
 def test_profiles_grow_from_smoke_to_full():
-    for experiment in profiles.EXPERIMENTS:
+    for experiment in experiments.EXPERIMENTS:
         smoke, quick, full = (experiment.budget(name) for name in ("smoke", "quick", "full"))
         assert smoke.epochs <= 2 and smoke.limit <= 512, experiment.name
         assert quick.epochs > smoke.epochs and (quick.limit is None or quick.limit > smoke.limit)
@@ -52,39 +52,39 @@ def test_profiles_grow_from_smoke_to_full():
 
 
 def test_quick_gans_on_faces_use_the_cpu_preset_and_full_uses_the_seeds():
-    for dataset in profiles.FACE_DATASETS:
-        gan = profiles.get_experiment(f"{dataset}-gan")
+    for dataset in experiments.FACE_DATASETS:
+        gan = experiments.get_experiment(f"{dataset}-gan")
         assert gan.budget("quick").preset == "faces64_small"
         assert gan.budget("full").preset != "faces64_small"
-    assert profiles.get_experiment("cats-gan").budget("full").preset == "cats"
+    assert experiments.get_experiment("cats-gan").budget("full").preset == "cats"
 
 
 def test_vae_gan_and_its_control_get_the_same_adversarial_budget():
-    pretrained = profiles.get_experiment("mnist-vae-gan")
-    control = profiles.get_experiment("mnist-gan-scratch")
+    pretrained = experiments.get_experiment("mnist-vae-gan")
+    control = experiments.get_experiment("mnist-gan-scratch")
     assert pretrained.from_vae == control.generator_like == "mnist-vae"
-    for profile in profiles.PROFILES:
+    for profile in experiments.PROFILES:
         assert pretrained.budget(profile) == control.budget(profile)
 
 
 def test_unknown_experiment_and_dataset_are_named():
     with pytest.raises(ValueError, match="Unknown experiment 'mnist-vea'; known: mnist-vae, "):
-        profiles.get_experiment("mnist-vea")
+        experiments.get_experiment("mnist-vea")
     with pytest.raises(ValueError, match="No experiment uses svhn; datasets with experiments: mnist, cats"):
-        profiles.experiments(["mnist", "svhn"])
+        experiments.select(["mnist", "svhn"])
 
 
 def test_experiments_default_to_the_datasets_present(real_data_dir):
     require_real_file(real_data_dir, "cats")
-    chosen = profiles.experiments(data_dir=real_data_dir)
+    chosen = experiments.select(data_dir=real_data_dir)
     datasets = {experiment.dataset for experiment in chosen}
     assert {"mnist", "cats"} <= datasets
-    for dataset in profiles.FACE_DATASETS:
+    for dataset in experiments.FACE_DATASETS:
         assert (dataset in datasets) == (real_data_dir / dataset).is_dir()
 
 
 def test_no_dataset_is_present_in_an_empty_folder(tmp_path):
-    assert profiles.experiments(data_dir=tmp_path) == []
+    assert experiments.select(data_dir=tmp_path) == []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,25 +92,26 @@ def test_no_dataset_is_present_in_an_empty_folder(tmp_path):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+@pytest.mark.parametrize("profile", sorted(experiments.PROFILES))
 def test_every_experiment_gives_valid_run_settings(profile, tmp_path):
-    for experiment in profiles.EXPERIMENTS:
-        settings = train.RunSettings(**profiles.run_settings(experiment, profile, seed=4, runs=tmp_path))
+    for experiment in experiments.EXPERIMENTS:
+        settings = experiments.Run(experiment, profile, seed=4, runs=tmp_path).settings
         budget = experiment.budget(profile)
         assert (settings.preset, settings.limit, settings.epochs) == (budget.preset, budget.limit, budget.epochs)
         assert settings.seed == 4 and settings.dataset == experiment.dataset
 
 
 def test_vae_gan_starts_from_its_vae_run_folder(tmp_path):
-    settings = profiles.run_settings("mnist-vae-gan", "quick", seed=2, runs=tmp_path)
-    assert settings["from_vae"] == str(tmp_path / "mnist-vae-seed2")
-    assert profiles.run_folder("mnist-vae", "quick", seed=2, runs=tmp_path) == tmp_path / "mnist-vae-seed2"
-    assert profiles.dependencies("mnist-vae-gan") == ["mnist-vae"]
+    run = experiments.Run("mnist-vae-gan", "quick", seed=2, runs=tmp_path)
+    assert run.settings.from_vae == str(tmp_path / "mnist-vae-seed2")
+    assert experiments.Run("mnist-vae", "quick", seed=2, runs=tmp_path).folder == tmp_path / "mnist-vae-seed2"
+    assert [dependency.experiment.name for dependency in run.dependencies()] == ["mnist-vae"]
+    assert run.dependencies()[0].folder == tmp_path / "mnist-vae-seed2"
 
 
 def test_folders_are_per_profile_and_outside_the_committed_report(tmp_path):
-    assert profiles.runs_dir("quick", root=tmp_path) == tmp_path / "runs" / "quick"
-    scratch = profiles.scratch_figures_dir("smoke", root=tmp_path)
+    assert experiments.runs_dir("quick", root=tmp_path) == tmp_path / "runs" / "quick"
+    scratch = experiments.scratch_figures_dir("smoke", root=tmp_path)
     assert scratch == tmp_path / "reports" / "smoke"
     assert scratch != tmp_path / "reports" / "figures"
 
@@ -120,10 +121,10 @@ def test_control_gan_has_exactly_the_vae_gans_generator_architecture():
     from gencompare.models.gan import GAN
     from gencompare.models.vae import VAE
 
-    settings = profiles.run_settings("mnist-gan-scratch", "smoke")
-    preset = GAN.preset(settings["preset"])
-    control = GAN(**{**preset.model, **settings["model_overrides"], "latent_dim": settings["latent_dim"]})
-    vae_preset = profiles.get_experiment("mnist-vae").budget("smoke").preset
+    settings = experiments.Run("mnist-gan-scratch", "smoke").settings
+    preset = GAN.preset(settings.preset)
+    control = GAN(**{**preset.model, **settings.model_overrides, "latent_dim": settings.latent_dim})
+    vae_preset = experiments.get_experiment("mnist-vae").budget("smoke").preset
     pretrained = GAN.from_vae(VAE.from_preset(vae_preset), discriminator=preset.model["discriminator"])
     assert [w.shape for w in control.generator.weights] == [w.shape for w in pretrained.generator.weights]
     assert control.count_params() == pretrained.count_params()
@@ -131,10 +132,10 @@ def test_control_gan_has_exactly_the_vae_gans_generator_architecture():
 
 def stale_run_folder(runs, profile):
     """A run folder whose config.json says it trained for 7 epochs, unlike the table."""
-    folder = profiles.run_folder("mnist-vae", profile, runs=runs)
+    run = experiments.Run("mnist-vae", profile, runs=runs)
+    folder = run.folder
     folder.mkdir(parents=True)
-    stored = profiles.run_settings("mnist-vae", profile, runs=runs)
-    stored = train.RunSettings(**{**stored, "epochs": 7}).to_dict()
+    stored = {**run.settings.to_dict(), "epochs": 7}
     (folder / "config.json").write_text(json.dumps({"run": stored}))
     (folder / "model.keras").write_text("an old model")
     return folder
@@ -143,54 +144,20 @@ def stale_run_folder(runs, profile):
 def test_a_run_folder_trained_with_other_settings_is_not_silently_reused(tmp_path):
     folder = stale_run_folder(tmp_path, "quick")
     with pytest.raises(ValueError, match="trained with other settings \\(epochs differ.*Delete or move"):
-        profiles.run_experiment("mnist-vae", "quick", runs=tmp_path)
+        experiments.Run("mnist-vae", "quick", runs=tmp_path).train()
     assert (folder / "model.keras").read_text() == "an old model"
 
 
 def test_a_stale_smoke_run_is_retrained(real_data_dir, tmp_path):
     folder = stale_run_folder(tmp_path, "smoke")
-    assert not profiles.is_finished("mnist-vae", "smoke", runs=tmp_path)
+    run = experiments.Run("mnist-vae", "smoke", runs=tmp_path, data_dir=real_data_dir)
+    assert not run.is_finished()
     messages = []
-    result = profiles.run_experiment("mnist-vae", "smoke", runs=tmp_path, data_dir=real_data_dir,
-                                     print_fn=messages.append)
+    result = run.train(print_fn=messages.append)
     assert any("trained with other settings; retraining it" in message for message in messages)
-    assert train.read_config(folder)["run"]["epochs"] == profiles.get_experiment("mnist-vae").budget("smoke").epochs
-    assert len(result.history) == profiles.get_experiment("mnist-vae").budget("smoke").epochs
-    assert profiles.is_finished("mnist-vae", "smoke", runs=tmp_path)
-
-
-# ----------------------------------------------------------------------------------------------
-# Timing
-# ----------------------------------------------------------------------------------------------
-
-
-def test_training_speed_leaves_out_the_first_epoch_when_there_are_more(tmp_path):
-    timing = {"epochs": [{"epoch": 1, "seconds": 10.0, "images": 100},
-                         {"epoch": 2, "seconds": 2.0, "images": 100},
-                         {"epoch": 3, "seconds": 3.0, "images": 100}]}
-    (tmp_path / profiles.TIMING_FILE).write_text(json.dumps(timing))
-    seconds, rate = profiles.training_speed(tmp_path)
-    assert seconds == pytest.approx(15.0)
-    assert rate == pytest.approx(200 / 5.0)
-
-
-def test_training_speed_of_an_untimed_run_is_unknown(tmp_path):
-    assert profiles.training_speed(tmp_path) == (None, None)
-
-
-def test_epoch_timer_records_each_epoch_once(tmp_path):
-    import keras
-
-    path = tmp_path / profiles.TIMING_FILE
-    timer = profiles.epoch_timer(path, batch_size=8)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    x = np.zeros((32, 2), "float32")
-    model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0, callbacks=[timer])
-    model.fit(x, x[:, :1], batch_size=8, epochs=3, initial_epoch=1, verbose=0, callbacks=[timer])
-    epochs = profiles.read_timing(tmp_path)["epochs"]
-    assert [entry["epoch"] for entry in epochs] == [1, 2, 3]
-    assert all(entry["images"] == 32 and entry["seconds"] > 0 for entry in epochs)
+    assert train.read_config(folder)["run"]["epochs"] == experiments.get_experiment("mnist-vae").budget("smoke").epochs
+    assert len(result.history) == experiments.get_experiment("mnist-vae").budget("smoke").epochs
+    assert run.is_finished()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,21 +166,21 @@ def test_epoch_timer_records_each_epoch_once(tmp_path):
 
 
 def test_vae_gan_trains_its_vae_first_and_a_finished_run_is_reused(real_data_dir, tmp_path):
-    quiet = dict(runs=tmp_path, data_dir=real_data_dir, print_fn=lambda *_: None)
-    result = profiles.run_experiment("mnist-vae-gan", "smoke", **quiet)
-    vae_folder = profiles.run_folder("mnist-vae", "smoke", runs=tmp_path)
+    run = experiments.Run("mnist-vae-gan", "smoke", runs=tmp_path, data_dir=real_data_dir)
+    result = run.train(print_fn=lambda *_: None)
+    vae_folder = run.dependencies()[0].folder
     assert (vae_folder / "model.keras").is_file()
     config = train.read_config(result.run_dir)
     assert config["run"]["from_vae"] == str(vae_folder)
-    epochs = profiles.get_experiment("mnist-vae-gan").budget("smoke").epochs
-    assert [entry["epoch"] for entry in profiles.read_timing(result.run_dir)["epochs"]] == list(range(1, epochs + 1))
+    epochs = experiments.get_experiment("mnist-vae-gan").budget("smoke").epochs
+    assert [entry["epoch"] for entry in runs.read_timing(result.run_dir)["epochs"]] == list(range(1, epochs + 1))
 
     files = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()}
-    again = profiles.run_experiment("mnist-vae-gan", "smoke", **quiet)
+    again = run.train(print_fn=lambda *_: None)
     assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()} == files
     assert len(again.history) == epochs
 
 
 def test_budget_describe_names_preset_images_and_epochs_or_the_preset_defaults():
-    assert profiles.Budget("mnist", limit=512, epochs=2).describe() == "preset mnist, 512 images, 2 epoch(s)"
-    assert profiles.Budget("cats").describe() == "preset cats, all images, the preset's epochs"
+    assert experiments.Budget("mnist", limit=512, epochs=2).describe() == "preset mnist, 512 images, 2 epoch(s)"
+    assert experiments.Budget("cats").describe() == "preset cats, all images, the preset's epochs"
