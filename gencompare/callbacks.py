@@ -467,7 +467,8 @@ class TrainingClock(keras.callbacks.Callback):
     model is also evaluated whenever the images seen reach the next count of `points`
     (`gencompare.curves.schedule`): the row `{images, seconds, **evaluate(model)}` goes to
     `curve.csv`. Time spent evaluating is measured and left out of both files, so `seconds` is
-    training time only. A resumed run (`fit(initial_epoch=k)`) keeps the rows of the first `k`
+    training time only, and the model's seed-generator states are restored after each evaluation, so
+    the curve does not change the training. A resumed run (`fit(initial_epoch=k)`) keeps the rows of the first `k`
     epochs and continues its clock from their total, so a killed run loses no point and repeats none.
 
     Args:
@@ -525,7 +526,11 @@ class TrainingClock(keras.callbacks.Callback):
     def record_point(self, images):
         seconds = self.seconds()
         started = time.perf_counter()
+        # Evaluating may draw from the model's seed generators (a VAE's posterior samples): their
+        # states are put back, so a run with a curve trains exactly as one without.
+        states = seed_generator_states(self.model)
         values = self.evaluate(self.model)
+        set_seed_generator_states(self.model, states)
         self.evaluating += time.perf_counter() - started
         self.curve.append({"images": images, "seconds": round(seconds, 3), **values})
         write_text_atomic(self.run_dir / CURVE_FILE, rows_to_csv(self.curve, first="images"))

@@ -279,6 +279,20 @@ def generator_spec_of(vae_preset, value_range=(-1, 1)):
     return spec
 
 
+CURVE_METRIC_NAMES = ("fd_mnist", "classes_covered", "precision_mnist", "recall_mnist", "swd_mean", "elbo")
+
+
+def curve_metrics(model, dataset, *, count, seed=0, data_dir=None):
+    """The cheap metrics of a quality-curve point (`gencompare.curves`): on MNIST classifier-FID,
+    classes covered, precision and recall; on faces SWD; for a VAE also the held-out ELBO. A fixed
+    sample count and latent seed, so that the points of a run differ only by training."""
+    from gencompare import metrics
+
+    results = metrics.evaluate(model, dataset, count=count, seed=seed, data_dir=data_dir, kid_subsets=2,
+                               kid_subset_size=min(100, count), progress=False)
+    return {name: float(results[name]) for name in CURVE_METRIC_NAMES if name in results}
+
+
 class Run:
     """One run of an experiment: its folder, settings and state, worked out once.
 
@@ -370,16 +384,9 @@ class Run:
         return trainer.train()
 
     def curve_metrics(self, model):
-        """The cheap metrics of a quality-curve point (`gencompare.curves`): on MNIST classifier-FID,
-        classes covered, precision and recall; on faces SWD; for a VAE also the held-out ELBO. A fixed
-        sample count (`Profile.curve_count`) and latent seed, so points differ only by training."""
-        from gencompare import metrics
-
-        results = metrics.evaluate(model, self.experiment.dataset, count=self.profile.curve_count, seed=self.seed,
-                                   data_dir=self.data_dir, kid_subsets=2, kid_subset_size=min(100, self.profile.curve_count),
-                                   progress=False)
-        keep = ("fd_mnist", "classes_covered", "precision_mnist", "recall_mnist", "swd_mean", "elbo")
-        return {name: float(results[name]) for name in keep if name in results}
+        """The metrics of one quality-curve point (`curve_metrics`) on this profile's sample count."""
+        return curve_metrics(model, self.experiment.dataset, count=self.profile.curve_count, seed=self.seed,
+                             data_dir=self.data_dir)
 
     def evaluate(self, model):
         """`gencompare.metrics.evaluate` of the trained model, computed once and cached in the folder.

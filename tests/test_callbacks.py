@@ -263,3 +263,15 @@ def test_a_killed_and_resumed_run_keeps_its_points_without_duplicates(tmp_path, 
 def test_the_clock_without_a_metric_only_times_epochs(tmp_path, data):
     fit(tiny_model(), data, [callbacks.TrainingClock(tmp_path, batch_size=16)], epochs=2)
     assert runs.read_curve(tmp_path) == [] and len(runs.read_timing(tmp_path)["epochs"]) == 2
+
+
+def test_evaluating_the_curve_does_not_change_the_training(tmp_path, data):
+    def evaluate(model):  # draws from the model's seed generator, as a VAE's ELBO does
+        return {"noise": float(keras.random.normal((1,), seed=model.seed_generator).numpy()[0])}
+
+    plain, traced = tiny_model(), tiny_model()
+    fit(plain, data, [], epochs=2)
+    fit(traced, data, [callbacks.TrainingClock(tmp_path, 16, evaluate=evaluate, points=[16, 48, 128])], epochs=2)
+    assert len(runs.read_curve(tmp_path)) == 3
+    for expected, got in zip(plain.weights, traced.weights):
+        np.testing.assert_array_equal(expected.numpy(), got.numpy())
