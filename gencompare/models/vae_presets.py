@@ -116,3 +116,16 @@ PRESETS.add(Preset(
     training=training(1e-3, 128, 40, limit=None),
     notes="No batch-norm and 40 epochs are our choices (the seed does not say).",
 ))
+
+# -- fast presets: sample quality per CPU-second (tuned in benchmarks/vae_tuning.md) -------------
+# Trained under bf16 with 8 steps per execution on a 2-core CPU; sample them with the learned prior
+# (`VAE.fit_prior(train_images, kind="mixture")`, then `sample(..., prior="mixture")`).
+
+PRESETS.add(Preset(
+    name="mnist_fast",
+    dataset="mnist",
+    source="issue #14: fast MNIST VAE (benchmarks/vae_tuning.md)",
+    model={**_MNIST_CONV, "latent_dim": 16, "reconstruction_loss": "bce", "beta": 1.0},
+    training=training(1e-3, 128, 5, limit=None),
+    notes="Tuning in progress.",
+))
