@@ -34,6 +34,15 @@ class WithPrior:
         return getattr(self._model, name)
 
 
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        log(f"epoch {epoch + 1}: loss {logs['loss']:.3f}, cpu {cpu_seconds():.0f} s")
+
+
 def cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -75,15 +84,18 @@ def main():
             jit_compile=False, steps_per_execution=8,
         )
     start_wall, start_cpu = time.time(), cpu_seconds()
-    history = model.fit(dataset, epochs=training["epochs"], verbose=0).history
+    log(f"training {tag}")
+    history = model.fit(dataset, epochs=training["epochs"], verbose=0, callbacks=[EpochTimer()]).history
     train_wall, train_cpu = time.time() - start_wall, cpu_seconds() - start_cpu
 
     unit = images.astype("float32") / 255.0
     low, high = model.value_range
     scaled = unit * (high - low) + low
     seeds = [int(s) for s in args.seeds.split(",")]
+    log(f"trained in {train_wall:.0f} s wall, {train_cpu:.0f} s CPU")
     results = {"standard": [evaluate(model, preset.dataset, count=args.count, seed=seed, progress=False)
                             for seed in seeds]}
+    log("evaluated the standard prior")
     plots.save_image_grid(model.sample(64, seed=0), f"{out_dir}/{tag}-standard.png", value_range=model.value_range)
     prior_seconds = {}
     for kind in [name for name in args.priors.split(",") if name]:
@@ -92,6 +104,7 @@ def main():
         start = time.time()
         model.fit_prior(scaled, kind=kind, seed=0, **options)
         prior_seconds[kind] = round(time.time() - start, 1)
+        log(f"fitted the {kind} prior in {prior_seconds[kind]} s")
         view = WithPrior(model, kind)
         results[kind] = [evaluate(view, preset.dataset, count=args.count, seed=seed, progress=False)
                          for seed in seeds]

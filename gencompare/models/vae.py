@@ -436,6 +436,9 @@ class VAE(base.GenerativeModel):
         latent_codes = self.latent_codes(images, codes=codes, seed=seed)
         prior = priors.build_prior(spec, self.latent_dim)
         result = prior.fit(latent_codes, seed=seed, **fit_options)
+        if self.prior is not None:
+            # Keras keeps a replaced sub-layer in the model's layer list (and weights) unless untracked.
+            self._tracker.untrack(self.prior)
         self.prior = prior
         return result
 
