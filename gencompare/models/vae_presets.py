@@ -129,3 +129,23 @@ PRESETS.add(Preset(
     training=training(1e-3, 128, 5, limit=None),
     notes="Tuning in progress.",
 ))
+
+_FACES_FAST = {**_face_architecture([32, 64, 128, 256], False, 64), "reconstruction_loss": "gaussian_learned",
+               "beta": 1.0}
+
+PRESETS.add(Preset(
+    name="cats_fast",
+    dataset="cats",
+    source="issue #14: fast 64x64 face VAE (benchmarks/vae_tuning.md)",
+    model=_FACES_FAST,
+    training=training(1e-3, 64, 2, limit=None),
+    notes="Tuning in progress.",
+))
+PRESETS.add(Preset(
+    name="anime_fast",
+    dataset="anime",
+    source="issue #14: fast 64x64 face VAE (benchmarks/vae_tuning.md)",
+    model=_FACES_FAST,
+    training=training(1e-3, 64, 1, limit=None),
+    notes="Tuning in progress.",
+))
