@@ -118,16 +118,20 @@ PRESETS.add(Preset(
 ))
 
 # -- fast presets: sample quality per CPU-second (tuned in benchmarks/vae_tuning.md) -------------
-# Trained under bf16 with 8 steps per execution on a 2-core CPU; sample them with the learned prior
-# (`VAE.fit_prior(train_images, kind="mixture")`, then `sample(..., prior="mixture")`).
+# Tuned with 8 steps per execution, no XLA, float32 (what precision "auto" gives on this CPU without
+# avx512_bf16: bf16 is emulated there and ~10x slower) on a shared 2-core CPU. Sample them with the
+# learned prior: `VAE.fit_prior(train_images, kind="mixture", components=10)`, then
+# `sample(count, seed, prior="mixture")`; the standard prior's samples are much worse (see the notes).
 
 PRESETS.add(Preset(
     name="mnist_fast",
     dataset="mnist",
     source="issue #14: fast MNIST VAE (benchmarks/vae_tuning.md)",
     model={**_MNIST_CONV, "latent_dim": 16, "reconstruction_loss": "bce", "beta": 1.0},
-    training=training(1e-3, 128, 5, limit=None),
-    notes="Tuning in progress.",
+    training=training(1e-3, 128, 2, limit=None),
+    notes="The mnist preset's network with BCE and Adam 1e-3 for 2 epochs (~195 CPU-s). Test split, "
+          "2000 samples, seeds 0/1: classifier-FD 87/86 with the standard prior, 27.6/27.3 with a "
+          "10-component mixture prior (recall 0.31/0.33, 10/10 classes).",
 ))
 
 _FACES_FAST = {**_face_architecture([32, 64, 128, 256], False, 64), "reconstruction_loss": "gaussian_learned",
@@ -139,7 +143,9 @@ PRESETS.add(Preset(
     source="issue #14: fast 64x64 face VAE (benchmarks/vae_tuning.md)",
     model=_FACES_FAST,
     training=training(1e-3, 64, 2, limit=None),
-    notes="Tuning in progress.",
+    notes="Narrow 4-conv 64x64 VAE (32..256, no batch-norm, latent 64) with the sigma-VAE loss, "
+          "2 epochs (~195 CPU-s). Test split, 2000 samples, seeds 0/1: SWD 0.144/0.139 with the "
+          "standard prior, 0.069/0.068 with a 10-component mixture prior.",
 ))
 PRESETS.add(Preset(
     name="anime_fast",
