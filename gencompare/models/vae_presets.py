@@ -153,5 +153,7 @@ PRESETS.add(Preset(
     source="issue #14: fast 64x64 face VAE (benchmarks/vae_tuning.md)",
     model=_FACES_FAST,
     training=training(1e-3, 64, 1, limit=None),
-    notes="Tuning in progress.",
+    notes="cats_fast's network for 1 epoch of the larger anime set (~153 CPU-s). Test split, 2000 "
+          "samples, seeds 0/1: SWD 0.108/0.104 with the standard prior, 0.102/0.099 with a "
+          "10-component mixture prior.",
 ))
