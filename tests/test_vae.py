@@ -339,3 +339,25 @@ def test_two_epochs_on_real_mnist_reduce_the_loss_and_report_validation(real_dat
         assert len(history[name]) == 2 and np.isfinite(history[name][-1])
     # An untrained decoder outputs about 0.5 everywhere: 784 · ln 2 ≈ 543 nats of BCE.
     assert history["val_loss"][-1] < 543
+
+
+# -- σ-VAE decoder variance -----------------------------------------------------------------------
+
+def test_gaussian_learned_trains_and_evaluates_with_its_running_decoder_variance():
+    model = tiny_vae(reconstruction_loss="gaussian_learned")
+    assert float(model.decoder_log_sigma) == 0.0  # no training step yet
+    x = images(32, seed=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    model.fit(x, batch_size=16, epochs=2, verbose=0)
+    log_sigma = float(model.decoder_log_sigma)
+    # The running σ is close to the RMS error of the reconstructions it was fitted on.
+    rms = math.sqrt(float(np.mean((model.reconstruct(x) - x) ** 2)))
+    assert abs(log_sigma - math.log(rms)) < 0.3
+    # Inference uses that σ, not the evaluated batch's own optimum.
+    z_mean, _ = model.encode(x)
+    expected = vae_losses.reconstruction_loss("gaussian_learned", x, model.decode(z_mean), log_sigma=log_sigma)
+    np.testing.assert_allclose(model.reconstruction_nll(x, model.decode(z_mean)), expected, rtol=1e-5)
+    copy = twin(model)
+    assert float(copy.decoder_log_sigma) == pytest.approx(log_sigma)  # saved with the weights
+    with pytest.raises(AttributeError, match="gaussian_learned"):
+        tiny_vae().decoder_log_sigma

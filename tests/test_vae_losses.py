@@ -107,3 +107,50 @@ def test_kl_equals_monte_carlo_estimate():
     estimate = log_ratio.mean(axis=0)
     standard_error = log_ratio.std(axis=0) / math.sqrt(samples)
     assert np.all(np.abs(estimate - closed_form) < 5 * standard_error), (estimate, closed_form, standard_error)
+
+
+# -- σ-VAE: Gaussian NLL with the batch's closed-form σ -------------------------------------------
+
+def _gaussian_nll_by_hand(x, x_hat, sigma):
+    per_pixel = 0.5 * ((x - x_hat) / sigma) ** 2 + math.log(sigma) + 0.5 * math.log(2 * math.pi)
+    return per_pixel.reshape(len(x), -1).sum(axis=1)
+
+
+def test_optimal_sigma_is_the_rms_error_of_the_whole_batch():
+    errors = (IMAGES - RECONSTRUCTIONS).astype("float64")
+    rms = math.sqrt(np.mean(errors**2))  # over both examples and all pixels: (0.25+0.25+0.0625+0.25)/4
+    assert rms == pytest.approx(math.sqrt(0.203125))
+    log_sigma = float(ops.convert_to_numpy(vae_losses.optimal_log_sigma(IMAGES, RECONSTRUCTIONS)))
+    assert math.exp(log_sigma) == pytest.approx(rms, rel=1e-6)
+
+
+def test_gaussian_learned_equals_the_gaussian_nll_by_hand_with_the_batch_sigma():
+    rms = math.sqrt(0.203125)
+    expected = _gaussian_nll_by_hand(IMAGES.astype("float64"), RECONSTRUCTIONS.astype("float64"), rms)
+    # Per pixel at the optimum: ½ (e/σ)² + log σ + ½ log 2π; the batch mean of ½ (e/σ)² is exactly ½.
+    np.testing.assert_allclose(_loss("gaussian_learned"), expected, rtol=1e-5)
+    assert float(np.sum(_loss("gaussian_learned"))) == pytest.approx(
+        4 * (0.5 + math.log(rms) + 0.5 * math.log(2 * math.pi)), rel=1e-5)
+
+
+def test_gaussian_learned_with_a_fixed_sigma_and_the_optimum_minimises_the_nll():
+    fixed = ops.convert_to_numpy(vae_losses.reconstruction_loss("gaussian_learned", IMAGES, RECONSTRUCTIONS,
+                                                                 log_sigma=math.log(0.3)))
+    np.testing.assert_allclose(fixed, _gaussian_nll_by_hand(IMAGES, RECONSTRUCTIONS, 0.3), rtol=1e-5)
+    optimum = _loss("gaussian_learned").sum()
+    for sigma in (0.3, 0.4, 0.5, 0.6):
+        other = vae_losses.reconstruction_loss("gaussian_learned", IMAGES, RECONSTRUCTIONS,
+                                               log_sigma=math.log(sigma))
+        assert optimum <= float(np.sum(ops.convert_to_numpy(other))) + 1e-6
+
+
+def test_gaussian_learned_clips_sigma_below_for_perfect_reconstructions():
+    loss = _loss("gaussian_learned", IMAGES, IMAGES)
+    assert np.all(np.isfinite(loss))
+    # log σ is held at MIN_LOG_SIGMA: each of the 2 pixels costs -6 + ½ log 2π.
+    np.testing.assert_allclose(loss, 2 * (vae_losses.MIN_LOG_SIGMA + 0.5 * math.log(2 * math.pi)), rtol=1e-5)
+
+
+def test_log_sigma_is_rejected_for_other_losses():
+    with pytest.raises(ValueError, match="gaussian_learned"):
+        vae_losses.reconstruction_loss("mse", IMAGES, RECONSTRUCTIONS, log_sigma=0.0)

@@ -143,7 +143,8 @@ def _model_range(vae, unit_images):
 def elbo_terms(vae, unit_images, *, batch_size=250, progress=True):
     """Per-example ELBO parts on held-out images: `(reconstruction, kl)` arrays of shape `(N,)`.
 
-    Uses `vae.loss_terms(x, training=False)`: one posterior sample per image, β not applied.
+    Uses `vae.loss_terms(x, training=False)`: one posterior sample per image, β not applied (a σ-VAE
+    uses its running decoder variance there, so the result does not depend on `batch_size`).
     """
     def terms(batch):
         values = vae.loss_terms(keras.ops.convert_to_tensor(_model_range(vae, batch)), training=False)
@@ -172,13 +173,22 @@ def _log_normal(values, mean, log_variance):
     )
 
 
+def _reconstruction_nll(vae, images, decoded):
+    """`-log p(x|z)` per image: the VAE's own inference-time loss when it has one (a σ-VAE then uses its
+    fixed decoder variance, not the batch's optimum), else its named reconstruction loss."""
+    if hasattr(vae, "reconstruction_nll"):
+        return vae.reconstruction_nll(images, decoded)
+    return vae_losses.reconstruction_loss(vae.reconstruction_loss, images, decoded)
+
+
 def importance_weighted_bound(vae, unit_images, *, samples=50, seed=0, batch_size=250, progress=True):
     """Importance-weighted bound (Burda et al. 2016) with `samples` posterior samples per image.
 
     `log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)`, with `-log p(x|z)` taken as the VAE's reconstruction
     loss. It is at least the ELBO on average and tightens towards `log p(x)` as `samples` grows. It is
     a bound on a log-likelihood only when the reconstruction loss is a negative log-likelihood (`bce`:
-    Bernoulli); for `mse`/`l1` it is the same objective with the normalizing constant left out.
+    Bernoulli; `gaussian_learned`: Gaussian with the model's running decoder variance); for `mse`/`l1`
+    it is the same objective with the normalizing constant left out.
 
     Returns:
         float64 array `(N,)` of per-image bounds.
@@ -197,9 +207,8 @@ def importance_weighted_bound(vae, unit_images, *, samples=50, seed=0, batch_siz
         latents = z_mean + np.exp(z_log_var / 2) * noise  # (samples, batch, latent_dim)
         decoded = vae.decode(keras.ops.convert_to_tensor(latents.reshape(-1, z_mean.shape[1]), "float32"))
         repeated = np.tile(images, (samples, 1, 1, 1))  # sample-major, like `latents.reshape`
-        negative_log_likelihood = keras.ops.convert_to_numpy(
-            vae_losses.reconstruction_loss(vae.reconstruction_loss, repeated, decoded)
-        ).astype(np.float64).reshape(samples, -1)
+        negative_log_likelihood = keras.ops.convert_to_numpy(_reconstruction_nll(vae, repeated, decoded)
+                                                             ).astype(np.float64).reshape(samples, -1)
         log_weights = (-negative_log_likelihood + _log_normal(latents, 0.0, 0.0)
                        - _log_normal(latents, z_mean, z_log_var))
         return scipy.special.logsumexp(log_weights, axis=0) - np.log(samples)

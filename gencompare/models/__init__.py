@@ -1,7 +1,8 @@
 """Subclassed Keras generative models (VAE, GAN) and the pieces they share.
 
 `from gencompare.models import VAE, GAN` imports TensorFlow; the preset tables
-(`gencompare.models.vae_presets`, `gan_presets`) are plain data and import nothing heavy.
+(`gencompare.models.vae_presets`, `gan_presets`) are plain data and import nothing heavy. Importing
+`vae` also imports `priors`, so that the learned-prior layers are registered for loading.
 """
 
 __all__ = ["GAN", "VAE"]

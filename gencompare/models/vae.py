@@ -8,6 +8,14 @@ and the KL divergence **summed over latent dimensions**, both **averaged over th
 Dividing this loss by `H * W * C` gives the "per-pixel mean" formulation (reconstruction averaged over
 pixels) with KL weight `beta / (H * W * C)`: a per-pixel formulation with KL weight `b` is
 `beta = b * H * W * C` here.
+
+With `reconstruction_loss="gaussian_learned"` (σ-VAE) the decoder variance is set per training batch
+to its closed-form optimum, and the model keeps a running (bias-corrected exponential) average of it,
+`decoder_log_sigma`, which evaluation (`training=False`: `test_step`, held-out ELBO) uses instead, so
+a held-out likelihood does not depend on the test batch.
+
+A learned prior (`fit_prior`, module `priors`) is fitted after training to the training codes and
+only changes `sample(..., prior=...)`; the ELBO always uses the standard prior.
 """
 
 import inspect
@@ -17,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gencompare.models import base, networks, vae_losses, vae_presets
+from gencompare.models import base, networks, priors, vae_losses, vae_presets
 from gencompare.models.sampling import Sampling
 
 # The decoder spec is passed verbatim to `networks.build_deconv_generator` (so that `GAN.from_vae`
@@ -33,6 +41,9 @@ _ENCODER_KEYS = _TRUNK_KEYS | {"dense_units"}
 # model's value range when images are returned to the user.
 _OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 _PREDICT_BATCH_SIZE = 256
+PRIORS = ("standard", "mixture", "two_stage")
+# Per-step decay of the σ-VAE decoder variance's running average (about the last 100 steps).
+DECODER_VARIANCE_DECAY = 0.99
 
 
 def build_encoder(image_shape, latent_dim, spec, name="encoder"):
@@ -133,10 +144,13 @@ class VAE(base.GenerativeModel):
             width of an optional hidden dense layer before the `z_mean`/`z_log_var` heads.
         decoder: dict of keyword arguments for `networks.build_deconv_generator` (`base_shape`,
             `filters`, `kernel_size`, `strides`, `batch_norm`, `output_activation`, ...).
-        reconstruction_loss: `"bce"`, `"mse"` or `"l1"`.
+        reconstruction_loss: `"bce"`, `"mse"`, `"l1"` or `"gaussian_learned"` (σ-VAE, see `vae_losses`).
         beta: weight of the KL term (non-negative).
         value_range: `(0, 1)` or `(-1, 1)`, the range of the training images.
         seed: integer seed of the sampling noise.
+        prior: None, or the spec of a learned prior (`priors.check_spec`, e.g. `{"kind": "mixture",
+            "components": 10}`). `fit_prior` sets it; it is given here only when rebuilding a model
+            from its config (the prior is then unfitted until its weights are loaded).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
@@ -157,6 +171,7 @@ class VAE(base.GenerativeModel):
         beta=1.0,
         value_range=(0, 1),
         seed=0,
+        prior=None,
         **kwargs,
     ):
         super().__init__(image_shape=image_shape, latent_dim=latent_dim, value_range=value_range, seed=seed, **kwargs)
@@ -177,6 +192,17 @@ class VAE(base.GenerativeModel):
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        if self.reconstruction_loss == "gaussian_learned":
+            # Bias-corrected running average of the batches' optimal σ² (Adam-style: sum / weight).
+            # "mean" aggregation: under a strategy each replica's update is averaged.
+            self.decoder_variance_sum, self.decoder_variance_weight = (
+                self.add_weight(shape=(), initializer="zeros", dtype="float32", trainable=False,
+                                aggregation="mean", name=name)
+                for name in ("decoder_variance_sum", "decoder_variance_weight")
+            )
+        self.prior = None
+        if prior is not None:
+            self.prior = priors.build_prior(prior, self.latent_dim, second_stage=LatentVAE)
         # Every weight exists now (functional sub-models), so saving and loading need no build step.
         self.built = True
 
@@ -217,6 +243,7 @@ class VAE(base.GenerativeModel):
             decoder=base.plain_config(self.decoder_spec),
             reconstruction_loss=self.reconstruction_loss,
             beta=self.beta,
+            prior=None if self.prior is None else self.prior.spec(),
         )
         return config
 
@@ -243,10 +270,39 @@ class VAE(base.GenerativeModel):
         z_mean, z_log_var = self.encoder(x, training=training)
         z = self.sampling(z_mean, z_log_var, seed_generator=self.seed_generator)
         reconstruction = self.decoder(z, training=training)
-        return {
-            "reconstruction": vae_losses.reconstruction_loss(self.reconstruction_loss, x, reconstruction),
-            "kl": vae_losses.kl_divergence(z_mean, z_log_var),
-        }
+        if self.reconstruction_loss == "gaussian_learned" and training:
+            # σ-VAE: the batch's closed-form σ, and its running average for evaluation.
+            log_sigma = vae_losses.optimal_log_sigma(x, reconstruction)
+            self._track_decoder_variance(ops.exp(2.0 * ops.stop_gradient(log_sigma)))
+            reconstruction_terms = vae_losses.reconstruction_loss(self.reconstruction_loss, x, reconstruction,
+                                                                  log_sigma=log_sigma)
+        else:
+            reconstruction_terms = self.reconstruction_nll(x, reconstruction)
+        return {"reconstruction": reconstruction_terms, "kl": vae_losses.kl_divergence(z_mean, z_log_var)}
+
+    def reconstruction_nll(self, x, x_hat):
+        """Per-example reconstruction loss of images `x` given decoder outputs `x_hat`, at inference.
+
+        For `"gaussian_learned"` this uses the model's `decoder_log_sigma` (not the batch's optimum),
+        so held-out ELBOs and importance-weighted bounds are likelihoods of one fixed model.
+        """
+        log_sigma = self.decoder_log_sigma if self.reconstruction_loss == "gaussian_learned" else None
+        return vae_losses.reconstruction_loss(self.reconstruction_loss, x, x_hat, log_sigma=log_sigma)
+
+    def _track_decoder_variance(self, variance):
+        decay = DECODER_VARIANCE_DECAY
+        self.decoder_variance_sum.assign(decay * self.decoder_variance_sum + (1.0 - decay) * variance)
+        self.decoder_variance_weight.assign(decay * self.decoder_variance_weight + (1.0 - decay))
+
+    @property
+    def decoder_log_sigma(self):
+        """σ-VAE only: `log σ` of the running-average decoder variance (0 before any training step)."""
+        if self.reconstruction_loss != "gaussian_learned":
+            raise AttributeError(f"decoder_log_sigma exists only for reconstruction_loss='gaussian_learned', "
+                                 f"not {self.reconstruction_loss!r}.")
+        weight = ops.convert_to_tensor(self.decoder_variance_weight)
+        variance = ops.convert_to_tensor(self.decoder_variance_sum) / ops.maximum(weight, 1e-12)
+        return ops.where(weight > 0.0, 0.5 * ops.log(ops.maximum(variance, 1e-12)), 0.0)
 
     def _batch_losses(self, images, training):
         """Batch means of the loss terms and the total loss `reconstruction + beta * kl`."""
@@ -300,24 +356,178 @@ class VAE(base.GenerativeModel):
         base.check_image_values(x, self.value_range, "VAE.reconstruct")
         return self._to_value_range(self.predict(x, batch_size=batch_size, verbose=0))
 
-    def sample(self, count, seed=None, batch_size=_PREDICT_BATCH_SIZE):
-        """Draws `count` images from the prior, as a float32 numpy array in `value_range`.
+    def sample(self, count, seed=None, batch_size=_PREDICT_BATCH_SIZE, prior="standard"):
+        """Draws `count` images from a prior, as a float32 numpy array in `value_range`.
 
         Args:
             count: number of images.
-            seed: an int gives the fixed latents `self.latent_grid(count, seed)` (the same pictures on
-                every device); None draws fresh latents from the model's sampling seed generator.
+            seed: an int gives fixed latents (for the standard prior `self.latent_grid(count, seed)`):
+                the same pictures on every device; None draws fresh latents from the model's sampling
+                seed generator.
             batch_size: decoding batch size.
+            prior: `"standard"` (`N(0, I)`, the default) or the kind of the learned prior fitted by
+                `fit_prior` (`"mixture"` or `"two_stage"`).
+
+        Raises:
+            ValueError: for a bad `count`, an unknown prior, or a learned prior that was not fitted.
         """
         count = base.check_count(count)
-        if seed is None:
-            latents = ops.convert_to_numpy(
-                keras.random.normal((count, self.latent_dim), seed=self.sample_seed_generator)
-            )
+        if prior == "standard":
+            if seed is None:
+                latents = ops.convert_to_numpy(
+                    keras.random.normal((count, self.latent_dim), seed=self.sample_seed_generator)
+                )
+            else:
+                latents = self.latent_grid(count, int(seed))
         else:
-            latents = self.latent_grid(count, int(seed))
+            latents = self._learned_prior(prior).sample(count, self._numpy_seed(seed))
         return self._to_value_range(self.decoder.predict(latents, batch_size=batch_size, verbose=0))
+
+    def _learned_prior(self, kind):
+        if kind not in PRIORS:
+            raise ValueError(f"Unknown prior {kind!r}; choose one of {', '.join(PRIORS)}.")
+        if self.prior is None or self.prior.kind != kind:
+            have = "no learned prior" if self.prior is None else f"a {self.prior.kind} prior"
+            raise ValueError(f"This VAE has {have}: call `fit_prior(images, kind={kind!r})` first.")
+        return self.prior
+
+    def _numpy_seed(self, seed):
+        """`seed`, or for None a fresh int drawn from the sampling seed generator (saved with the model)."""
+        if seed is not None:
+            return int(seed)
+        return int(ops.convert_to_numpy(
+            keras.random.randint((), 0, 2**31 - 1, seed=self.sample_seed_generator)
+        ))
+
+    def fit_prior(self, images, kind="mixture", *, seed=0, codes="mean", verbose=0, **options):
+        """Fits a learned prior to the codes of `images` (after training) and keeps it in the model.
+
+        The prior replaces any previous learned prior; it becomes part of the config (its spec) and of
+        the weights (its parameters), so `.keras` and weight files keep it. Sample from it with
+        `sample(count, seed, prior=kind)`.
+
+        Args:
+            images: training images in the model's value range: an array, or a `tf.data.Dataset` of
+                image batches (or `(images, ...)` tuples).
+            kind: `"mixture"` (ex-post Gaussian mixture, Ghosh et al. 2020) or `"two_stage"` (a second
+                VAE on the codes, Dai & Wipf 2019).
+            seed: seeds the fit (mixture initialisation; second-stage weights and shuffling, through
+                Keras' global seed) and `codes="sample"`.
+            codes: `"mean"` (posterior means) or `"sample"` (one posterior sample per image).
+            verbose: Keras verbosity of the second stage's training.
+            **options: the prior's spec keys (mixture: `components`, `covariance_type`; two_stage:
+                `latent_dim`, `hidden_units`; see `priors.check_spec`) and fitting options (mixture:
+                `max_iter`, `n_init`, `reg_covar`; two_stage: `epochs`, `batch_size`, `learning_rate`).
+
+        Returns:
+            The fitted `sklearn.mixture.GaussianMixture`, or the second stage's Keras `History`.
+        """
+        if kind not in priors.KINDS:
+            raise ValueError(f"Unknown prior kind {kind!r}; choose one of {', '.join(priors.KINDS)}.")
+        spec_keys = priors.MIXTURE_DEFAULTS if kind == "mixture" else priors.TWO_STAGE_DEFAULTS
+        spec = {"kind": kind, **{key: value for key, value in options.items() if key in spec_keys}}
+        fit_options = {key: value for key, value in options.items() if key not in spec_keys}
+        if kind == "two_stage":
+            fit_options["verbose"] = verbose
+        latent_codes = self.latent_codes(images, codes=codes, seed=seed)
+        prior = priors.build_prior(spec, self.latent_dim, second_stage=LatentVAE)
+        result = prior.fit(latent_codes, seed=seed, **fit_options)
+        if self.prior is not None:
+            # Keras keeps a replaced sub-layer in the model's layer list (and weights) unless untracked.
+            self._tracker.untrack(self.prior)
+        self.prior = prior
+        return result
+
+    def latent_codes(self, images, codes="mean", seed=0, batch_size=_PREDICT_BATCH_SIZE):
+        """Codes of `images` (array or dataset, see `fit_prior`): posterior means or one sample each.
+
+        Returns:
+            float32 numpy array `(N, latent_dim)`.
+        """
+        import tensorflow as tf
+
+        if codes not in priors.CODE_SOURCES:
+            raise ValueError(f"`codes` must be one of {', '.join(priors.CODE_SOURCES)}, got {codes!r}.")
+        if isinstance(images, tf.data.Dataset):
+            self._validate_input(images, "VAE.fit_prior")
+            parts = [[], []]
+            for batch in images:
+                batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+                for part, value in zip(parts, self.encode(batch)):
+                    part.append(ops.convert_to_numpy(value))
+            z_mean, z_log_var = (np.concatenate(part) for part in parts)
+        else:
+            base.check_image_tensor(images, self.image_shape, "VAE.fit_prior")
+            self._validate_input(images, "VAE.fit_prior")
+            z_mean, z_log_var = self.encoder.predict(images, batch_size=batch_size, verbose=0)
+        z_mean, z_log_var = np.asarray(z_mean, "float32"), np.asarray(z_log_var, "float32")
+        if codes == "mean":
+            return z_mean
+        noise = priors.rng_from_seed(seed).standard_normal(z_mean.shape).astype("float32")
+        return z_mean + np.exp(0.5 * z_log_var) * noise
 
     def _to_value_range(self, images):
         low, high = self.value_range
         return np.clip(np.asarray(images, dtype="float32"), low, high)
+
+
+@keras.saving.register_keras_serializable(package="gencompare")
+class LatentVAE(VAE):
+    """The second stage of a two-stage VAE: a small dense `VAE` whose "images" are code vectors.
+
+    A code vector of size `D` is held as a `1 × 1 × D` image, so that the whole `VAE` machinery
+    (`train_step`, loss terms, saving) applies unchanged: 1×1 convolutions on a 1×1 image are dense
+    layers. Codes are unbounded, so there is no value-range check or clipping; the reconstruction loss
+    is the σ-VAE Gaussian NLL (Dai & Wipf learn the decoder variance too). `encode_codes`,
+    `decode_codes` and `fit_codes` take and return `(count, D)` arrays.
+
+    Args:
+        code_dim: size `D` of the first stage's codes.
+        latent_dim: size of this stage's latent vector.
+        hidden_units: widths of the hidden layers (encoder and, reversed, decoder).
+        seed: sampling-noise seed.
+        **kwargs: other `VAE` arguments (from a saved config) or `keras.Model` arguments.
+    """
+
+    def __init__(self, code_dim=None, latent_dim=None, hidden_units=(256, 256), seed=0, **kwargs):
+        if code_dim is not None:  # built from its own arguments (not from a saved `VAE` config)
+            hidden_units = [int(units) for units in hidden_units]
+            kwargs.update(
+                image_shape=(1, 1, int(code_dim)),
+                encoder={"filters": hidden_units, "kernel_size": 1, "strides": 1},
+                decoder={"base_shape": [1, 1, hidden_units[-1]], "filters": hidden_units[-2::-1],
+                         "kernel_size": 1, "strides": 1, "output_layer": "conv", "output_kernel_size": 1,
+                         "output_activation": "linear"},
+                reconstruction_loss="gaussian_learned",
+                value_range=(-1, 1),
+            )
+        super().__init__(latent_dim=latent_dim, seed=seed, **kwargs)
+
+    @property
+    def code_dim(self):
+        return self.image_shape[-1]
+
+    def _validate_input(self, data, where):
+        """Only shapes and dtypes: codes are unbounded, so there is no value range to check."""
+
+    def _to_value_range(self, images):
+        return np.asarray(images, dtype="float32")
+
+    def as_images(self, codes):
+        return np.asarray(codes, dtype="float32").reshape(-1, *self.image_shape)
+
+    def fit_codes(self, codes, *, epochs, batch_size, learning_rate, seed=0, verbose=0):
+        """Compiles with Adam and trains on codes `(N, D)`; returns the Keras `History`."""
+        import tensorflow as tf
+
+        images = self.as_images(codes)
+        dataset = (tf.data.Dataset.from_tensor_slices(images)
+                   .shuffle(len(images), seed=int(seed), reshuffle_each_iteration=True)
+                   .batch(int(batch_size)).prefetch(2))
+        self.compile(optimizer=keras.optimizers.Adam(float(learning_rate)), jit_compile=False)
+        return self.fit(dataset, epochs=int(epochs), verbose=verbose)
+
+    def decode_codes(self, latents, batch_size=1024):
+        """First-stage codes `(count, D)` decoded from this stage's latents `(count, latent_dim)`."""
+        decoded = self.decoder.predict(np.asarray(latents, dtype="float32"), batch_size=batch_size, verbose=0)
+        return np.asarray(decoded, dtype="float32").reshape(-1, self.code_dim)

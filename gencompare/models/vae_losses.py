@@ -13,11 +13,26 @@ loss scale, hence the effective step size of plain SGD, differs).
 
 All terms are computed in float32, whatever the inputs' dtype, so mixed-precision models keep
 full-precision losses.
+
+`"gaussian_learned"` is the σ-VAE loss (Rybkin et al. 2021, "Simple and Effective VAE Training with
+Calibrated Decoders"): a Gaussian decoder `N(x̂, σ² I)` with **one** variance shared by all pixels,
+set per batch to its closed-form optimum `σ² = mean squared error of the batch` (`optimal_log_sigma`).
+Unlike "mse" it is a true negative log-likelihood (it includes `log σ` and `½ log 2π` per pixel), so
+the balance between reconstruction and KL adapts as the reconstructions improve, with no β to tune.
+It is the only loss here that depends on the batch as a whole; pass `log_sigma` to evaluate it with a
+fixed decoder variance instead (the VAE does so at inference, see `VAE.decoder_log_sigma`).
 """
+
+import math
 
 from keras import ops
 
-RECONSTRUCTION_LOSSES = ("bce", "mse", "l1")
+RECONSTRUCTION_LOSSES = ("bce", "mse", "l1", "gaussian_learned")
+
+# Lower bound on log σ (σ ≥ 0.0025, as the -6 of the σ-VAE code): keeps the NLL finite once
+# reconstructions become almost exact. The authors' code bounds it with a softplus ("softclip"),
+# which also inflates σ by a factor exp(σ_min/σ) (+2.5 % at σ = 0.1); a hard floor leaves σ exact.
+MIN_LOG_SIGMA = -6.0
 
 # Probabilities are clipped away from 0 and 1 before the logs of the binary cross-entropy. The
 # decoder ends in a separate float32 sigmoid layer (shared with the GAN generator), so logits are
@@ -63,17 +78,54 @@ def absolute_error(x, x_hat):
     return _sum_per_example(ops.abs(x - x_hat))
 
 
-_LOSS_FUNCTIONS = {"bce": binary_crossentropy, "mse": squared_error, "l1": absolute_error}
+def clip_log_sigma(log_sigma, minimum=MIN_LOG_SIGMA):
+    """`max(log_sigma, minimum)`: the lower bound on `log σ`."""
+    return ops.maximum(log_sigma, minimum)
 
 
-def reconstruction_loss(name, x, x_hat):
+def optimal_log_sigma(x, x_hat):
+    """The closed-form maximum-likelihood `log σ` of one shared decoder variance over the whole batch.
+
+    `σ² = mean over the batch, pixels and channels of (x - x̂)²`: σ is the RMS error of the batch.
+    Returned *without* the lower bound `MIN_LOG_SIGMA` (`gaussian_nll` applies it). Gradients flow through it as in the
+    σ-VAE code; at the optimum `∂NLL/∂σ = 0`, so they equal those of a stop-gradient σ.
+    """
+    return 0.5 * ops.log(ops.mean(ops.square(ops.cast(x, "float32") - ops.cast(x_hat, "float32"))))
+
+
+def gaussian_nll(x, x_hat, log_sigma):
+    """Gaussian negative log-likelihood `Σ_pixels [½((x - x̂)/σ)² + log σ + ½ log 2π]`, per example.
+
+    `log_sigma` is a scalar (one variance shared by every pixel), clipped below at `MIN_LOG_SIGMA`.
+    """
+    log_sigma = clip_log_sigma(ops.cast(log_sigma, "float32"))
+    per_pixel = (0.5 * ops.square(x - x_hat) * ops.exp(-2.0 * log_sigma) + log_sigma
+                 + 0.5 * math.log(2.0 * math.pi))
+    return _sum_per_example(per_pixel)
+
+
+def gaussian_learned(x, x_hat, log_sigma=None):
+    """σ-VAE loss: `gaussian_nll` with `log_sigma`, or by default the batch's `optimal_log_sigma`."""
+    if log_sigma is None:
+        log_sigma = optimal_log_sigma(x, x_hat)
+    return gaussian_nll(x, x_hat, log_sigma)
+
+
+_LOSS_FUNCTIONS = {"bce": binary_crossentropy, "mse": squared_error, "l1": absolute_error,
+                   "gaussian_learned": gaussian_learned}
+
+
+def reconstruction_loss(name, x, x_hat, log_sigma=None):
     """Reconstruction loss `name` between images `x` and reconstructions `x_hat`.
 
     Args:
-        name: `"bce"` (binary cross-entropy; needs values in [0, 1]), `"mse"` (squared error) or
-            `"l1"` (absolute error).
+        name: `"bce"` (binary cross-entropy; needs values in [0, 1]), `"mse"` (squared error),
+            `"l1"` (absolute error) or `"gaussian_learned"` (σ-VAE: Gaussian NLL with one shared σ,
+            by default the batch's closed-form optimum).
         x: images, shape `(batch, height, width, channels)`.
         x_hat: reconstructions of the same shape.
+        log_sigma: `"gaussian_learned"` only: a fixed scalar `log σ` to use instead of the batch's
+            optimum (e.g. the model's running estimate, for held-out likelihoods).
 
     Returns:
         A float32 tensor of shape `(batch,)`: the loss summed over pixels and channels.
@@ -86,6 +138,10 @@ def reconstruction_loss(name, x, x_hat):
     x_hat = ops.cast(x_hat, "float32")
     if tuple(x.shape) != tuple(x_hat.shape) and None not in tuple(x.shape) + tuple(x_hat.shape):
         raise ValueError(f"Images and reconstructions differ in shape: {tuple(x.shape)} vs {tuple(x_hat.shape)}.")
+    if name == "gaussian_learned":
+        return function(x, x_hat, log_sigma)
+    if log_sigma is not None:
+        raise ValueError(f"`log_sigma` applies only to the 'gaussian_learned' loss, not {name!r}.")
     return function(x, x_hat)
 
 
