@@ -120,6 +120,9 @@ class Experiment:
             generator.
         generator_like: for a GAN from scratch that is the VAE→GAN's control, the name of the VAE
             experiment whose decoder *architecture* (not weights) the generator copies.
+        learned_prior_of: for a "VAE, learned prior" row, the name of the VAE experiment whose
+            trained model it shows, sampled from the Gaussian mixture fitted to its training codes
+            (`LEARNED_PRIOR`) instead of N(0, I): same run folder, same model, another sampling rule.
     """
 
     name: str
@@ -129,6 +132,7 @@ class Experiment:
     budgets: dict
     from_vae: str | None = None
     generator_like: str | None = None
+    learned_prior_of: str | None = None
 
     def budget(self, profile):
         """The `Budget` under a profile name or `Profile`."""
@@ -141,12 +145,15 @@ def _budgets(smoke, quick, full):
 
 def _face_experiments(dataset, vae_preset, full_gan_preset, quick_limit):
     """The VAE and the GAN of one face set (the GAN is faces64_small except under `full`)."""
+    vae_budgets = _budgets(
+        Budget(vae_preset, limit=256, epochs=2, batch_size=32),
+        Budget(vae_preset, limit=quick_limit, epochs=8),
+        Budget(vae_preset),
+    )
     return (
-        Experiment(f"{dataset}-vae", "vae", dataset, "VAE", _budgets(
-            Budget(vae_preset, limit=256, epochs=2, batch_size=32),
-            Budget(vae_preset, limit=quick_limit, epochs=8),
-            Budget(vae_preset),
-        )),
+        Experiment(f"{dataset}-vae", "vae", dataset, "VAE", vae_budgets),
+        Experiment(f"{dataset}-vae-prior", "vae", dataset, "VAE, learned prior", vae_budgets,
+                   learned_prior_of=f"{dataset}-vae"),
         Experiment(f"{dataset}-gan", "gan", dataset, "GAN", _budgets(
             Budget("faces64_small", limit=128, epochs=2, batch_size=32),
             Budget("faces64_small", limit=quick_limit, epochs=5),
@@ -159,12 +166,15 @@ def _face_experiments(dataset, vae_preset, full_gan_preset, quick_limit):
 _MNIST_GAN_SMOKE = Budget("mnist", limit=512, epochs=2, batch_size=64)
 _MNIST_GAN_QUICK = Budget("mnist", limit=20_000, epochs=6)
 
+_MNIST_VAE = _budgets(
+    Budget("mnist", limit=512, epochs=2, batch_size=64),
+    Budget("mnist", epochs=6),
+    Budget("mnist"),
+)
+
 EXPERIMENTS = (
-    Experiment("mnist-vae", "vae", "mnist", "VAE", _budgets(
-        Budget("mnist", limit=512, epochs=2, batch_size=64),
-        Budget("mnist", epochs=6),
-        Budget("mnist"),
-    )),
+    Experiment("mnist-vae", "vae", "mnist", "VAE", _MNIST_VAE),
+    Experiment("mnist-vae-prior", "vae", "mnist", "VAE, learned prior", _MNIST_VAE, learned_prior_of="mnist-vae"),
     Experiment("mnist-vae-2d", "vae", "mnist", "VAE, 2-D latent", _budgets(
         Budget("mnist_2d", limit=512, epochs=2, batch_size=64),
         Budget("mnist_2d", epochs=6),
@@ -279,6 +289,14 @@ def generator_spec_of(vae_preset, value_range=(-1, 1)):
     return spec
 
 
+# The learned prior of every VAE run (`VAE.fit_prior`): an ex-post Gaussian mixture on posterior means
+# (Ghosh et al. 2020), fitted to the codes of at most `PRIOR_FIT_IMAGES` training images (sklearn's
+# fit time grows with the count; 10 000 codes pin down 10 components well). Quality-curve points fit
+# one to `CURVE_PRIOR_IMAGES` codes.
+LEARNED_PRIOR = {"kind": "mixture", "components": 10}
+PRIOR_FIT_IMAGES = 10_000
+CURVE_PRIOR_IMAGES = 4_000
+
 CURVE_METRIC_NAMES = ("fd_mnist", "classes_covered", "precision_mnist", "recall_mnist", "swd_mean", "elbo")
 
 
@@ -314,8 +332,10 @@ class Run:
         self.seed = seed
         self.runs = pathlib.Path(runs) if runs is not None else runs_dir(self.profile)
         self.data_dir = data_dir
-        self.folder = self.runs / f"{self.experiment.name}-seed{seed}"
-        self.settings = run_files.RunSettings(**self._settings())
+        # A learned-prior row shows its VAE experiment's run: same folder, settings and model.
+        self.source = self.sibling(self.experiment.learned_prior_of) if self.experiment.learned_prior_of else None
+        self.folder = self.source.folder if self.source else self.runs / f"{self.experiment.name}-seed{seed}"
+        self.settings = self.source.settings if self.source else run_files.RunSettings(**self._settings())
 
     def _settings(self):
         """The settings as a dict: the budget, the profile's cadence, and a VAE→GAN's or control's links."""
@@ -365,6 +385,8 @@ class Run:
         """
         from gencompare import train
 
+        if self.source is not None:
+            return self.source.train(verbose=verbose, print_fn=print_fn)
         for dependency in self.dependencies():
             if not dependency.is_finished():
                 dependency.train(verbose=verbose, print_fn=print_fn)
@@ -381,22 +403,71 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         trainer = train.Trainer(self.settings, self.folder, data_dir=self.data_dir, verbose=verbose,
                                 print_fn=print_fn, evaluate=self.curve_metrics, curve_points=self.profile.curve_points)
-        return trainer.train()
+        result = trainer.train()
+        if self.experiment.model == "vae":
+            self.fit_learned_prior(result.model, print_fn)
+        return result
+
+    def training_images(self, count):
+        """Up to `count` of the run's training images (a prefix of its training set), in the model's range."""
+        from gencompare import data
+
+        limit = min(count, self.settings.limit or count)
+        return data.load_images(self.experiment.dataset, "train", image_size=self.settings.image_size, limit=limit,
+                                data_dir=self.data_dir)
+
+    def fit_learned_prior(self, model, print_fn=print):
+        """Fits `LEARNED_PRIOR` to the codes of the run's training images and saves it with the model
+        (`model.keras`), unless the model already holds a fitted one."""
+        from gencompare import train
+        from gencompare.value_range import from_uint8
+
+        if model.prior is not None and model.prior.fitted:
+            return
+        started = time.perf_counter()
+        images = from_uint8(self.training_images(PRIOR_FIT_IMAGES), model.value_range)
+        model.fit_prior(images, seed=self.seed, **LEARNED_PRIOR)
+        with run_files.locked(self.folder):
+            train.save_model_file(model, self.folder / run_files.MODEL_FILE)
+        print_fn(f"{self.experiment.name}: learned prior ({LEARNED_PRIOR['kind']}, {LEARNED_PRIOR['components']} "
+                 f"components) fitted to {len(images)} training codes in {time.perf_counter() - started:.0f} s")
 
     def curve_metrics(self, model):
-        """The metrics of one quality-curve point (`curve_metrics`) on this profile's sample count."""
-        return curve_metrics(model, self.experiment.dataset, count=self.profile.curve_count, seed=self.seed,
-                             data_dir=self.data_dir)
+        """The metrics of one quality-curve point (`curve_metrics`) on this profile's sample count; for a
+        VAE also its curve metric with a mixture fitted to the codes of `CURVE_PRIOR_IMAGES` training
+        images at that point (key suffix `_prior`), the learned-prior row's curve."""
+        values = curve_metrics(model, self.experiment.dataset, count=self.profile.curve_count, seed=self.seed,
+                               data_dir=self.data_dir)
+        if self.experiment.model == "vae":
+            from gencompare import curves, metrics
+            from gencompare.models import priors
+            from gencompare.value_range import from_uint8
+
+            images = from_uint8(self.training_images(CURVE_PRIOR_IMAGES), model.value_range)
+            prior = priors.MixturePrior(model.latent_dim, **{k: v for k, v in LEARNED_PRIOR.items() if k != "kind"})
+            prior.fit(model.latent_codes(images), seed=self.seed)
+            metric, _ = curves.curve_metric(self.experiment.dataset)
+            drawn = metrics.evaluate(priors.DecodedFrom(model, prior), self.experiment.dataset,
+                                     count=self.profile.curve_count, seed=self.seed, data_dir=self.data_dir,
+                                     kid_subsets=2, kid_subset_size=min(100, self.profile.curve_count),
+                                     include_mode_coverage=False, progress=False)
+            values[f"{metric}_prior"] = float(drawn[metric])
+        return values
 
     def evaluate(self, model):
         """`gencompare.metrics.evaluate` of the trained model, computed once and cached in the folder.
 
-        The cache is keyed by sample count and seed, and is discarded when `model.keras` is newer (a
-        run trained further).
+        The cache is keyed by sample count, seed and (for a learned-prior row) the prior, and is
+        discarded when `model.keras` is newer (a run trained further). A learned-prior row measures
+        `model` as `sample(..., prior=...)` draws it.
         """
         from gencompare import metrics
+        from gencompare.models import priors
 
-        path = run_files.metrics_file(self.folder, self.profile.evaluation_count, self.seed)
+        variant = ""
+        if self.source is not None:
+            model, variant = priors.WithPrior(model, LEARNED_PRIOR["kind"]), f"prior-{LEARNED_PRIOR['kind']}"
+        path = run_files.metrics_file(self.folder, self.profile.evaluation_count, self.seed, variant)
         model_file = self.folder / run_files.MODEL_FILE
         if path.is_file() and (not model_file.is_file() or path.stat().st_mtime >= model_file.stat().st_mtime):
             cached = files.read_json(path)
@@ -424,8 +495,17 @@ class Run:
         metrics = self.evaluate(trained.model)
         seconds, rate = run_files.training_speed(self.folder)
         trainable, sampler = parameter_counts(trained.model)
-        return Result(self.experiment, self.folder, trained.model, trained.history, metrics, trainable, sampler,
-                      seconds, rate, reused, run_files.read_curve(self.folder))
+        model, curve = trained.model, run_files.read_curve(self.folder)
+        if self.source is not None:
+            from gencompare import curves
+            from gencompare.models import priors
+
+            model = priors.WithPrior(model, LEARNED_PRIOR["kind"])
+            metric, _ = curves.curve_metric(self.experiment.dataset)
+            curve = [{"images": row["images"], "seconds": row["seconds"], metric: row[f"{metric}_prior"]}
+                     for row in curve if f"{metric}_prior" in row]
+        return Result(self.experiment, self.folder, model, trained.history, metrics, trainable, sampler,
+                      seconds, rate, reused, curve)
 
 
 @dataclasses.dataclass
@@ -557,6 +637,10 @@ def write_figures(results, folder, *, seed=0, data_dir=None, print_fn=print):
             plots.class_histogram(measured, path=entry["classes"])
     for result in results:
         name, model = result.experiment.name, result.model
+        if result.experiment.learned_prior_of:
+            # The same model as its VAE row (whose figures are written); its samples are in the panel.
+            written[result.dataset]["rows"][name] = {}
+            continue
         row_figures = {"losses": folder / f"{name}-losses.png"}
         plots.loss_curves(result.run_dir / run_files.HISTORY_FILE, title=f"{result.label} on {result.dataset}",
                           path=row_figures["losses"])

@@ -48,9 +48,10 @@ INTERPOLATION_FILE = "interpolation.png"
 MANIFOLD_FILE = "manifold.png"
 
 
-def metrics_file(run_dir, count, seed):
-    """Where the evaluation of a run on `count` samples with `seed` is cached."""
-    return pathlib.Path(run_dir) / f"metrics-n{count}-seed{seed}.json"
+def metrics_file(run_dir, count, seed, variant=""):
+    """Where the evaluation of a run on `count` samples with `seed` (and a sampling `variant`, e.g.
+    `"prior-mixture"`) is cached."""
+    return pathlib.Path(run_dir) / f"metrics-n{count}-seed{seed}{'-' + variant if variant else ''}.json"
 
 
 # ----------------------------------------------------------------------------------------------

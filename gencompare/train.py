@@ -495,8 +495,7 @@ class Trainer:
         """Saves the model and writes the end-of-run figures (`gencompare.plots.model_figures`)."""
         from gencompare import plots
 
-        with files.atomic_path(self.run_dir / MODEL_FILE) as temporary:
-            self.model.save(temporary)
+        save_model_file(self.model, self.run_dir / MODEL_FILE)
         self.write_loss_curves()
         originals = self.figure_images() if self.kind == "vae" else None
         plots.model_figures(self.model, self.run_dir, originals=originals, latents=latent[:8])
@@ -527,6 +526,12 @@ def _json_safe(value):
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
+
+
+def save_model_file(model, path):
+    """Saves `model` as a `.keras` file atomically (a kill leaves the old file or the new one)."""
+    with files.atomic_path(path) as temporary:
+        model.save(temporary)
 
 
 def load_model_file(path):

@@ -240,3 +240,39 @@ class TwoStagePrior(_Prior):
     def _sample(self, count, rng):
         latents = rng.standard_normal((count, self.second_latent_dim)).astype("float32")
         return self.network.decode_codes(latents).astype("float64")
+
+
+# ----------------------------------------------------------------------------------------------
+# A VAE seen through another prior (for metrics and figures that call `sample(count, seed=...)`)
+# ----------------------------------------------------------------------------------------------
+
+
+class WithPrior:
+    """A VAE whose `sample(count, seed)` draws from its learned prior `kind`; everything else is the VAE's.
+
+    `gencompare.metrics.evaluate` and the figures call `model.sample(count, seed=...)`; this view makes
+    them measure and draw the same trained model under its learned prior.
+    """
+
+    def __init__(self, model, kind):
+        self.model, self.kind = model, kind
+
+    def sample(self, count, seed=None, **options):
+        return self.model.sample(count, seed=seed, prior=self.kind, **options)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+class DecodedFrom(WithPrior):
+    """A VAE whose `sample(count, seed)` decodes codes drawn by a prior that is not part of the model
+    (a mixture fitted to the codes at one point of training, for the quality curve)."""
+
+    def __init__(self, model, prior):
+        super().__init__(model, prior.kind)
+        self.prior = prior
+
+    def sample(self, count, seed=0, **_):
+        codes = self.prior.sample(int(count), 0 if seed is None else int(seed))
+        low, high = self.model.value_range
+        return np.clip(np.asarray(self.model.decode(codes), dtype=np.float32), low, high)
