@@ -131,3 +131,40 @@ PRESETS.add(Preset(
     notes="Same depth, kernels and training as faces64; widths ÷4 (about 16× fewer multiply-adds) so "
           "that it trains on a laptop CPU.",
 ))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast presets: tuned on a 2-core CPU for sample quality per CPU-second (benchmarks/gan_tuning.md)
+# ----------------------------------------------------------------------------------------------
+
+PRESETS.add(Preset(
+    name="mnist_fast",
+    dataset="mnist",
+    source="DCGAN (Radford et al., 2016) at MNIST size; tuned in benchmarks/gan_tuning.md",
+    model={
+        "image_shape": MNIST_SHAPE,
+        "latent_dim": 100,
+        "generator": {
+            "base_shape": [7, 7, 128],
+            "filters": [64],
+            "kernel_size": 4,
+            "strides": 2,
+            "batch_norm": True,
+            "activation": "relu",
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 4,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+        },
+        "value_range": (-1, 1),
+    },
+    training=training(2e-4, 64, 4, beta_1=0.5, loss="bce"),
+    notes="Draft: the plain DCGAN recipe of issue #13.",
+))
