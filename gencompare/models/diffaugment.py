@@ -64,12 +64,17 @@ def _uniform(count, columns, seed_generator):
     return 0.5 * (1.0 + tf.math.erf(normal / math.sqrt(2.0)))
 
 
+def _per_image(values, dtype):
+    """Per-image factors `(batch,)` as `(batch, 1, 1, 1)` in the images' dtype."""
+    return tf.cast(tf.reshape(values, (-1, 1, 1, 1)), dtype)
+
+
 def color(images, seed_generator):
     """Random brightness, saturation and contrast per image (see the module docstring)."""
     draws = _uniform(tf.shape(images)[0], 3, seed_generator)
-    brightness = tf.reshape(draws[:, 0] - 0.5, (-1, 1, 1, 1))
-    saturation = tf.reshape(draws[:, 1] * 2.0, (-1, 1, 1, 1))
-    contrast = tf.reshape(draws[:, 2] + 0.5, (-1, 1, 1, 1))
+    brightness = _per_image(draws[:, 0] - 0.5, images.dtype)
+    saturation = _per_image(draws[:, 1] * 2.0, images.dtype)
+    contrast = _per_image(draws[:, 2] + 0.5, images.dtype)
     images = images + brightness
     channel_mean = tf.reduce_mean(images, axis=3, keepdims=True)
     images = (images - channel_mean) * saturation + channel_mean
