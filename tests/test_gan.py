@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from gencompare.models import gan_losses
 from gencompare.models.gan import GAN, default_discriminator_spec, default_generator_spec
+from gencompare.train import GAN_COMPILE_OPTIONS
 
 IMAGE_SHAPE = (8, 8, 1)
 LATENT_DIM = 4
@@ -413,7 +414,7 @@ def test_default_architectures_fit_the_image_shape(image_shape):
     assert gan.discriminator_spec == default_discriminator_spec(image_shape)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cats", "faces64", "faces64_small"])
+@pytest.mark.parametrize("name", ["mnist", "cats", "faces64", "faces64_small", "mnist_fast", "cats_fast", "faces64_fast"])
 def test_every_preset_builds_and_trains_one_step_on_its_dataset_shape(name):
     preset = GAN.preset(name)
     expected_shape = (28, 28, 1) if preset.dataset == "mnist" else (64, 64, 3)
@@ -422,7 +423,8 @@ def test_every_preset_builds_and_trains_one_step_on_its_dataset_shape(name):
     training = preset.training
     assert {"optimizer", "learning_rate", "beta_1", "batch_size", "epochs", "loss"} <= set(training)
     optimizer = lambda: keras.optimizers.Adam(training["learning_rate"], beta_1=training["beta_1"])  # noqa: E731
-    gan.compile(optimizer(), optimizer(), loss=training["loss"], run_eagerly=True)
+    options = {key: training[key] for key in GAN_COMPILE_OPTIONS if key in training}
+    gan.compile(optimizer(), optimizer(), loss=training["loss"], run_eagerly=True, **options)
     generator_before = weights_of(gan.generator)
     logs = gan.train_on_batch(real_batch(2, shape=expected_shape), return_dict=True)
     assert np.isfinite(logs["d_loss"]) and np.isfinite(logs["g_loss"])

@@ -168,3 +168,51 @@ PRESETS.add(Preset(
     training=training(2e-4, 64, 4, beta_1=0.5, loss="bce"),
     notes="Draft: the plain DCGAN recipe of issue #13.",
 ))
+
+
+def _half_width_dcgan_faces(dataset, name):
+    """The half-width 64×64 DCGAN of issue #13 with resize-conv upsampling, DiffAugment and a
+    StyleGAN-style EMA (for face datasets of a few thousand images)."""
+    return Preset(
+        name=name,
+        dataset=dataset,
+        source="DCGAN (Radford et al., 2016) at half width; resize-conv (Odena et al., 2016); "
+               "DiffAugment (Zhao et al., 2020); EMA half-life (Karras et al.)",
+        model={
+            "image_shape": FACE_SHAPE,
+            "latent_dim": 128,
+            "generator": {
+                "base_shape": [4, 4, 256],
+                "filters": [128, 64, 32],
+                "kernel_size": 4,
+                "strides": 2,
+                "batch_norm": True,
+                "activation": "relu",
+                "output_layer": "conv_transpose",
+                "output_kernel_size": 4,
+                "output_strides": 2,
+                "output_activation": "tanh",
+                "upsampling": "nearest",
+            },
+            "discriminator": {
+                "filters": [32, 64, 128, 256],
+                "kernel_size": 4,
+                "strides": 2,
+                "activation": "leaky_relu",
+                "leaky_slope": 0.2,
+            },
+            "value_range": (-1, 1),
+            "augment": "translation,color,cutout",
+            "ema_halflife_images": 10_000,
+            "ema_rampup": 0.05,
+        },
+        training=training(2e-4, 64, 20, beta_1=0.5, loss="bce"),
+        notes="Untuned on this machine (see benchmarks/gan_tuning.md): the recipe issue #13 measured "
+              "(half-width DCGAN, batch 64, Adam 2e-4 β₁ 0.5: cat faces after 2000 steps, with "
+              "checkerboard) plus nearest-neighbour resize-convs against the checkerboard, DiffAugment "
+              "for the small face sets, and the half-life EMA.",
+    )
+
+
+PRESETS.add(_half_width_dcgan_faces("cats", "cats_fast"))
+PRESETS.add(_half_width_dcgan_faces("anime", "faces64_fast"))
