@@ -15,6 +15,22 @@ is updated through the (fixed) discriminator, and only its variables change. The
 generator moves towards the generator. A network that is not being trained in a phase still runs in
 training mode (batch statistics, dropout), but its BatchNorm moving statistics are left untouched, so
 a phase changes no weight of the other network.
+
+Training recipes, all off by default (the seed presets are unchanged), all stored in `get_config` /
+`get_compile_config` so `.keras` files keep them:
+
+* `discriminator={"spectral_norm": True, ...}`: spectral normalisation of every discriminator conv
+  and of the logit layer (Miyato et al., 2018; `keras.layers.SpectralNormalization`).
+* `generator={"upsampling": "nearest" | "bilinear", ...}`: resize + conv instead of transposed convs
+  (Odena et al., 2016), against checkerboard artefacts.
+* `augment="translation,cutout,color"`: DiffAugment (Zhao et al., 2020) on every image the
+  discriminator sees in training, real and fake, in both phases (`gencompare.models.diffaugment`).
+* `compile(r1_weight=γ, r1_every=k)`: the R1 penalty on real images (Mescheder et al., 2018), lazily
+  every k discriminator updates (StyleGAN2).
+* `ema_halflife_images=H, ema_rampup=r`: StyleGAN's EMA schedule, a half-life in training images
+  ramped up with the images seen (`gencompare.models.ema.halflife_decay`).
+* Two learning rates / betas (TTUR): the presets' `d_learning_rate`, `g_beta_2`, ... keys, read by
+  `gencompare.train.make_optimizer`.
 """
 
 import inspect
