@@ -83,9 +83,16 @@ def build(case):
             loss="wgan-gp", d_steps=2,
         )
     elif case == "gan_augment_r1":
-        # DiffAugment's per-image draws, lazy R1 (applied on the first step, skipped on the second)
-        # and the half-life EMA (which needs the global batch) must match one device too.
-        model = GAN(**TINY_GAN, augment="color,translation,cutout", ema_halflife_images=16, ema_rampup=0.5)
+        # DiffAugment's per-image draws, lazy R1 (applied on the first step, skipped on the second),
+        # spectral norm (kernel and power-iteration vector assigned in the step) and the half-life
+        # EMA (which needs the global batch) must match one device too.
+        model = GAN(**{
+            **TINY_GAN,
+            "discriminator": {**TINY_GAN["discriminator"], "spectral_norm": True},
+            "augment": "color,translation,cutout",
+            "ema_halflife_images": 16,
+            "ema_rampup": 0.5,
+        })
         model.compile(
             d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05),
             loss="bce", r1_weight=1.0, r1_every=2,
