@@ -214,7 +214,7 @@ def _half_width_dcgan_faces(dataset, name):
             "ema_rampup": 0.05,
         },
         training=training(2e-4, 64, 20, beta_1=0.5, loss="bce"),
-        notes="Untuned on this machine (see benchmarks/gan_tuning.md): the recipe issue #13 measured "
+        notes="Untuned: only a 128-step smoke run was possible here (benchmarks/gan_tuning.md). The recipe issue #13 measured "
               "(half-width DCGAN, batch 64, Adam 2e-4 β₁ 0.5: cat faces after 2000 steps, with "
               "checkerboard) plus nearest-neighbour resize-convs against the checkerboard, DiffAugment "
               "for the small face sets, and the half-life EMA.",
