@@ -96,7 +96,7 @@ def training_arguments(preset, settings):
 
 
 def make_optimizer(training, prefix=""):
-    """An optimizer from training settings, e.g. `optimizer`, `learning_rate`, `beta_1`.
+    """An optimizer from training settings, e.g. `optimizer`, `learning_rate`, `beta_1`, `beta_2`.
 
     With `prefix="d_"` or `"g_"`, `d_learning_rate` etc. take precedence over the shared keys
     (GAN presets may give the two networks different settings).
@@ -108,6 +108,8 @@ def make_optimizer(training, prefix=""):
     config = {"learning_rate": float(setting("learning_rate", 1e-3))}
     if setting("beta_1") is not None:
         config["beta_1"] = float(setting("beta_1"))
+    if setting("beta_2") is not None:
+        config["beta_2"] = float(setting("beta_2"))
     name = setting("optimizer", "adam")
     try:
         return keras.optimizers.get({"class_name": name, "config": config})
@@ -122,7 +124,7 @@ def set_learning_rates(model, kind, training):
         optimizer.learning_rate = float(training.get(prefix + "learning_rate", training["learning_rate"]))
 
 
-GAN_COMPILE_OPTIONS = ("gp_weight", "d_steps", "label_smoothing", "instance_noise")
+GAN_COMPILE_OPTIONS = ("gp_weight", "d_steps", "label_smoothing", "instance_noise", "r1_weight", "r1_every")
 
 
 def compile_model(model, kind, training, jit_compile, steps_per_execution=1):

@@ -82,6 +82,21 @@ def build(case):
             d_optimizer=keras.optimizers.SGD(0.01), g_optimizer=keras.optimizers.SGD(0.01),
             loss="wgan-gp", d_steps=2,
         )
+    elif case == "gan_augment_r1":
+        # DiffAugment's per-image draws, lazy R1 (applied on the first step, skipped on the second),
+        # spectral norm (kernel and power-iteration vector assigned in the step) and the half-life
+        # EMA (which needs the global batch) must match one device too.
+        model = GAN(**{
+            **TINY_GAN,
+            "discriminator": {**TINY_GAN["discriminator"], "spectral_norm": True},
+            "augment": "color,translation,cutout",
+            "ema_halflife_images": 16,
+            "ema_rampup": 0.5,
+        })
+        model.compile(
+            d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05),
+            loss="bce", r1_weight=1.0, r1_every=2,
+        )
     else:
         raise ValueError(case)
     return model
@@ -117,7 +132,7 @@ def run_mirrored(out):
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     arrays, report = {}, {"replicas": strategy.num_replicas_in_sync}
-    for case in ("vae", "vae_batch_norm", "gan_bce", "gan_wgan_gp"):
+    for case in ("vae", "vae_batch_norm", "gan_bce", "gan_wgan_gp", "gan_augment_r1"):
         keras.utils.set_random_seed(1)
         single = build(case)
         initial = single.get_weights()

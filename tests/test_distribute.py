@@ -23,7 +23,7 @@ from gencompare.models.sampling import batch_normal, standard_normal
 
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
 REPO_ROOT = WORKER.parents[1]
-CASES = ("vae", "vae_batch_norm", "gan_bce", "gan_wgan_gp")
+CASES = ("vae", "vae_batch_norm", "gan_bce", "gan_wgan_gp", "gan_augment_r1")
 WORKER_TIMEOUT = 240
 
 

@@ -68,3 +68,19 @@ def test_check_decay_rejects_values_outside_unit_interval(decay):
 def test_check_same_architecture_names_the_mismatch():
     with pytest.raises(ValueError, match="dense/kernel"):
         ema.check_same_architecture(small_network("a", units=3), small_network("b", units=4))
+
+
+def test_halflife_decay_is_stylegans_schedule():
+    # Without a ramp: half the weight after `halflife` images, whatever the batch.
+    assert float(ema.halflife_decay(32, 0, 3200.0)) == pytest.approx(0.5 ** 0.01)
+    assert float(ema.halflife_decay(64, 0, 3200.0)) ** 50 == pytest.approx(0.5)
+    # With a ramp: min(halflife, images_seen · rampup), images_seen counting this update's batch.
+    assert float(ema.halflife_decay(64, 0, 10_000.0, 0.05)) == pytest.approx(0.5 ** (64 / 3.2))
+    assert float(ema.halflife_decay(64, 999, 10_000.0, 0.05)) == pytest.approx(0.5 ** (64 / 3200.0))
+    assert float(ema.halflife_decay(64, 10_000, 10_000.0, 0.05)) == pytest.approx(0.5 ** (64 / 10_000.0))
+
+
+@pytest.mark.parametrize("halflife, rampup", [(0, None), (-5.0, 0.1), (100.0, 0.0), (100.0, 1.5), (None, 0.1)])
+def test_check_halflife_rejects_bad_settings(halflife, rampup):
+    with pytest.raises(ValueError):
+        ema.check_halflife(halflife, rampup)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gencompare.models import gan_losses
 from gencompare.models.gan import GAN, default_discriminator_spec, default_generator_spec
+from gencompare.train import GAN_COMPILE_OPTIONS
 
 IMAGE_SHAPE = (8, 8, 1)
 LATENT_DIM = 4
@@ -412,7 +414,7 @@ def test_default_architectures_fit_the_image_shape(image_shape):
     assert gan.discriminator_spec == default_discriminator_spec(image_shape)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cats", "faces64", "faces64_small"])
+@pytest.mark.parametrize("name", ["mnist", "cats", "faces64", "faces64_small", "mnist_fast", "cats_fast", "faces64_fast"])
 def test_every_preset_builds_and_trains_one_step_on_its_dataset_shape(name):
     preset = GAN.preset(name)
     expected_shape = (28, 28, 1) if preset.dataset == "mnist" else (64, 64, 3)
@@ -421,7 +423,8 @@ def test_every_preset_builds_and_trains_one_step_on_its_dataset_shape(name):
     training = preset.training
     assert {"optimizer", "learning_rate", "beta_1", "batch_size", "epochs", "loss"} <= set(training)
     optimizer = lambda: keras.optimizers.Adam(training["learning_rate"], beta_1=training["beta_1"])  # noqa: E731
-    gan.compile(optimizer(), optimizer(), loss=training["loss"], run_eagerly=True)
+    options = {key: training[key] for key in GAN_COMPILE_OPTIONS if key in training}
+    gan.compile(optimizer(), optimizer(), loss=training["loss"], run_eagerly=True, **options)
     generator_before = weights_of(gan.generator)
     logs = gan.train_on_batch(real_batch(2, shape=expected_shape), return_dict=True)
     assert np.isfinite(logs["d_loss"]) and np.isfinite(logs["g_loss"])
@@ -476,3 +479,163 @@ def test_two_epochs_on_real_mnist_change_the_samples(real_data_dir):
     data_mean = float(np.mean(images) / 127.5 - 1.0)
     assert abs(after.mean() - data_mean) < abs(before.mean() - data_mean)
     assert np.isfinite(gan.sample(4, seed=1)).all()
+
+
+# -- recipes: DiffAugment, spectral norm, resize-conv, R1, half-life EMA -------------------------------
+
+ALL_OPTIONS = {
+    "generator": {**TINY_GENERATOR, "upsampling": "bilinear"},
+    "discriminator": {"filters": [4, 8], "activation": "leaky_relu", "spectral_norm": True},
+    "augment": "translation,cutout,color",
+    "ema_halflife_images": 40,
+    "ema_rampup": 0.5,
+}
+PLAIN_DISCRIMINATOR = {"filters": [4, 8], "activation": "leaky_relu"}
+
+
+def test_every_recipe_option_survives_a_keras_round_trip(tmp_path):
+    gan = compile_gan(tiny_gan(**ALL_OPTIONS), r1_weight=2.0, r1_every=2, steps_per_execution=2)
+    gan.fit(real_batch(64), batch_size=16, epochs=1, verbose=0)
+    path = tmp_path / "gan.keras"
+    gan.save(path)
+    loaded = keras.saving.load_model(path)
+    config = loaded.get_config()
+    assert config["augment"] == "color,translation,cutout"
+    assert (config["ema_halflife_images"], config["ema_rampup"]) == (40.0, 0.5)
+    assert config["generator"]["upsampling"] == "bilinear" and config["discriminator"]["spectral_norm"] is True
+    assert (loaded.r1_weight, loaded.r1_every) == (2.0, 2)
+    assert loaded.get_compile_config()["r1_weight"] == 2.0
+    np.testing.assert_array_equal(loaded.sample(8, seed=4), gan.sample(8, seed=4))
+    np.testing.assert_array_equal(loaded.sample(8, seed=4, use_ema=False), gan.sample(8, seed=4, use_ema=False))
+    images = real_batch(8, seed=3)
+    np.testing.assert_array_equal(loaded.discriminator(images), gan.discriminator(images))
+    for old, new in zip(gan.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(old), np.asarray(new))
+    # Same state, same next step (seed generator, optimizers, EMA counter and power iterations included).
+    logs = [model.fit(real_batch(32, seed=5), batch_size=16, epochs=1, verbose=0, shuffle=False).history
+            for model in (gan, loaded)]
+    assert logs[0] == logs[1]
+    np.testing.assert_array_equal(loaded.sample(8, seed=4), gan.sample(8, seed=4))
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_generator_phase_with_spectral_norm_and_augment_changes_no_discriminator_weight(mode):
+    gan = compile_gan(tiny_gan(**ALL_OPTIONS), r1_weight=1.0)
+    gan.discriminator_step(tf.constant(real_batch()))  # power-iteration vectors exist and moved
+    step = gan.generator_step if mode == "eager" else tf.function(gan.generator_step)
+    discriminator_before = weights_of(gan.discriminator)
+    generator_before = weights_of(gan.generator)
+    step(16)
+    assert_same_weights(discriminator_before, gan.discriminator)
+    assert changed_count(generator_before, gan.generator) > 0
+
+
+def test_discriminator_phase_with_recipes_changes_no_generator_weight_and_renormalises():
+    gan = compile_gan(tiny_gan(**ALL_OPTIONS), r1_weight=1.0, r1_every=3)
+    generator_before, ema_before = weights_of(gan.generator), weights_of(gan.ema_generator)
+    tf.function(gan.discriminator_step)(tf.constant(real_batch()))
+    assert_same_weights(generator_before, gan.generator)
+    assert_same_weights(ema_before, gan.ema_generator)
+    wrapped = [layer for layer in gan.discriminator._flatten_layers() if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 3  # two convs and the logit
+
+
+@pytest.mark.parametrize("r1_every", [1, 3])
+def test_r1_adds_half_gamma_times_the_penalty_gradient_to_the_discriminator_update(r1_every):
+    """With SGD the update is linear in the objective: the R1 run minus the plain run must be
+    −lr · r1_every · γ/2 · ∇θ R1(θ₀) on the first update (index 0, which lazy R1 keeps)."""
+    gamma, learning_rate = 3.0, 0.1
+    images = tf.constant(real_batch())
+    updates = {}
+    for weight in (0.0, gamma):
+        gan = tiny_gan(discriminator=PLAIN_DISCRIMINATOR)
+        gan.compile(keras.optimizers.SGD(learning_rate), keras.optimizers.SGD(learning_rate),
+                    r1_weight=weight, r1_every=r1_every)
+        before = [v.numpy() for v in gan.discriminator.trainable_variables]
+        if weight:
+            with tf.GradientTape() as tape:
+                penalty = gan_losses.r1_penalty(lambda x: gan.discriminator(x, training=True), images)
+            variables = gan.discriminator.trainable_variables
+            gradients = tape.gradient(penalty, variables)  # None for the logit bias: ∇ₓ ignores it
+            expected = [-learning_rate * r1_every * gamma / 2 * (np.zeros(v.shape) if g is None else g.numpy())
+                        for g, v in zip(gradients, variables)]
+        gan.discriminator_step(images)
+        updates[weight] = [v.numpy() - b for v, b in zip(gan.discriminator.trainable_variables, before)]
+        if weight:
+            assert float(gan.r1_penalty_tracker.result()) == pytest.approx(float(penalty), rel=1e-5)
+    for plain, with_r1, want in zip(updates[0.0], updates[gamma], expected):
+        np.testing.assert_allclose(with_r1 - plain, want, rtol=1e-3, atol=1e-6)
+    assert max(np.abs(w).max() for w in expected) > 1e-4
+
+
+def test_lazy_r1_is_skipped_between_multiples_of_r1_every():
+    gan = compile_gan(tiny_gan(discriminator=PLAIN_DISCRIMINATOR), r1_weight=1.0, r1_every=2)
+    gan.discriminator_step(tf.constant(real_batch()))  # update 0: applied
+    gan.r1_penalty_tracker.reset_state()
+    gan.discriminator_step(tf.constant(real_batch()))  # update 1: skipped (weight 0 in the tracker)
+    assert float(gan.r1_penalty_tracker.count) == 0.0
+    assert "r1_penalty" in [metric.name for metric in gan.metrics]
+    assert "r1_penalty" not in [metric.name for metric in compile_gan(tiny_gan()).metrics]
+
+
+def test_augment_changes_what_the_discriminator_sees_only_in_training():
+    plain, augmented = compile_gan(tiny_gan()), compile_gan(tiny_gan(augment="translation,cutout"))
+    images = tf.constant(real_batch())
+    np.testing.assert_array_equal(plain._discriminator_input(images), images)
+    seen = augmented._discriminator_input(images).numpy()
+    assert not np.allclose(seen, images.numpy())
+    assert np.mean(seen == 0.0) > 0.1  # cutout holes and translation fill
+    np.testing.assert_array_equal(augmented._discriminator_input(images, training=False), images)
+    # Different augmentations at each call (fresh draws from the model's seed generator).
+    assert not np.allclose(augmented._discriminator_input(images).numpy(), seen)
+
+
+def test_half_life_ema_matches_the_analytic_stylegan_schedule():
+    halflife, rampup, batch = 40.0, 0.5, 16
+    gan = compile_gan(tiny_gan(ema_halflife_images=halflife, ema_rampup=rampup), run_eagerly=False)
+    average = weights_of(gan.generator)
+    recorder = RecordGeneratorWeights()
+    gan.fit(real_batch(64), batch_size=batch, epochs=1, verbose=0, callbacks=[recorder])
+    trainable = [w.trainable for w in gan.generator.weights]
+    for step, weights in enumerate(recorder.history):
+        rate = 0.5 ** (batch / min(halflife, (step + 1) * batch * rampup))
+        average = [rate * avg + (1 - rate) * w if t else w for avg, w, t in zip(average, weights, trainable)]
+    for expected, got in zip(average, weights_of(gan.ema_generator)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(weights_of(gan.ema_generator)[0], weights_of(gan.generator)[0])
+
+
+def test_recipes_train_under_mixed_bfloat16_with_float32_images_and_logits():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        gan = compile_gan(tiny_gan(**ALL_OPTIONS), r1_weight=1.0, r1_every=2, steps_per_execution=2)
+        logs = gan.fit(real_batch(64), batch_size=16, epochs=1, verbose=0).history
+        assert all(np.isfinite(values[-1]) for values in logs.values()) and "r1_penalty" in logs
+        latents = np.zeros((3, LATENT_DIM), "float32")
+        assert gan.generator(latents).dtype == "float32" and tuple(gan.generator(latents).shape) == (3, *IMAGE_SHAPE)
+        logits = gan.discriminator(real_batch(3), training=True)
+        assert logits.dtype == "float32" and tuple(logits.shape) == (3, 1)
+        assert gan.sample(5, seed=0).shape == (5, *IMAGE_SHAPE)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"augment": "flip"}, "DiffAugment"),
+        ({"ema_halflife_images": -1}, "ema_halflife_images"),
+        ({"ema_rampup": 0.05}, "needs `ema_halflife_images`"),
+        ({"ema_halflife_images": 100, "ema_rampup": 2.0}, "ema_rampup"),
+    ],
+)
+def test_constructor_rejects_bad_recipe_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_gan(**arguments)
+
+
+@pytest.mark.parametrize("arguments, message", [({"r1_weight": -1.0}, "r1_weight"), ({"r1_every": 0}, "r1_every")])
+def test_compile_rejects_bad_r1_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_gan().compile(**arguments)

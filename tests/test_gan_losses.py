@@ -152,3 +152,68 @@ def test_gradient_penalty_is_finite_and_differentiable_when_real_equals_fake():
     assert np.isfinite(_value(penalty))
     assert all(np.all(np.isfinite(np.asarray(g))) for g in gradients)
     assert any(np.any(np.asarray(g) != 0) for g in gradients)
+
+
+# -- R1 -------------------------------------------------------------------------------------------
+
+def test_r1_of_a_linear_critic_is_the_squared_weight_norm():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(4, 4, 2)).astype("float32")
+    images = rng.normal(size=(5, 4, 4, 2)).astype("float32")
+
+    def critic(x):
+        return tf.reduce_sum(x * weights, axis=(1, 2, 3))[:, None] + 3.0
+
+    value = float(gan_losses.r1_penalty(critic, images))
+    assert value == pytest.approx(float(np.sum(weights**2)), rel=1e-5)
+
+
+def test_r1_equals_a_hand_computed_gradient_norm_on_a_tiny_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((3, 3, 1)), keras.layers.Conv2D(2, 2, activation="tanh"), keras.layers.Flatten(), keras.layers.Dense(1)
+    ])
+    images = np.random.default_rng(1).normal(size=(4, 3, 3, 1)).astype("float32")
+    value = float(gan_losses.r1_penalty(model, images))
+    # Central finite differences of each image's logit, pixel by pixel, in float64.
+    epsilon = 1e-3
+    squared_norms = []
+    for image in images:
+        gradient = np.zeros(image.size)
+        for index in range(image.size):
+            step = np.zeros(image.size, "float32")
+            step[index] = epsilon
+            up = model(tf.constant((image.ravel() + step).reshape(1, 3, 3, 1)))
+            down = model(tf.constant((image.ravel() - step).reshape(1, 3, 3, 1)))
+            gradient[index] = (float(up[0, 0]) - float(down[0, 0])) / (2 * epsilon)
+        squared_norms.append(np.sum(gradient**2))
+    assert value == pytest.approx(float(np.mean(squared_norms)), rel=2e-2)
+
+
+def test_r1_is_differentiable_in_the_critic_weights():
+    layer = keras.layers.Dense(1)
+    images = np.random.default_rng(2).normal(size=(3, 2, 2, 1)).astype("float32")
+
+    def critic(x):
+        return layer(tf.tanh(tf.reshape(x, (-1, 4))))
+
+    critic(images)
+    with tf.GradientTape() as tape:
+        value = gan_losses.r1_penalty(critic, images)
+    gradients = tape.gradient(value, layer.trainable_variables)
+    assert gradients[0] is not None and np.abs(gradients[0].numpy()).sum() > 0
+
+
+def test_r1_under_bfloat16_is_float32_and_close_to_float32():
+    images = np.random.default_rng(3).normal(size=(4, 6, 6, 1)).astype("float32")
+    values = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu", dtype=policy),
+            keras.layers.Flatten(dtype=policy), keras.layers.Dense(1, dtype="float32"),
+        ])
+        value = gan_losses.r1_penalty(model, images)
+        assert value.dtype == "float32"
+        values[policy] = float(value)
+    assert values["mixed_bfloat16"] == pytest.approx(values["float32"], rel=0.05)

@@ -60,3 +60,96 @@ def test_conv_trunk_bad_arguments_raise_value_error(arguments, message):
 def test_generator_rejects_an_unknown_output_layer():
     with pytest.raises(ValueError, match="output_layer"):
         networks.build_deconv_generator(2, (4, 4, 1), base_shape=(4, 4, 1), filters=[], output_layer="dense")
+
+
+# -- spectral normalisation ----------------------------------------------------------------------
+
+def _spectral_norm_layers(network):
+    return [layer for layer in network._flatten_layers(include_self=False) if isinstance(layer, keras.layers.SpectralNormalization)]
+
+
+def _largest_singular_value(kernel):
+    matrix = np.asarray(kernel).reshape(-1, np.asarray(kernel).shape[-1])
+    return float(np.linalg.svd(matrix, compute_uv=False)[0])
+
+
+def test_spectral_norm_wraps_every_conv_and_drives_sigma_to_one():
+    keras.utils.set_random_seed(0)
+    trunk = networks.build_conv_trunk((16, 16, 3), [8, 16], kernel_size=3, spectral_norm=True)
+    wrapped = _spectral_norm_layers(trunk)
+    assert len(wrapped) == 2
+    for layer in wrapped:  # a kernel far from norm 1
+        layer.kernel.assign(np.asarray(layer.kernel) * 7.0)
+    assert min(_largest_singular_value(layer.kernel) for layer in wrapped) > 2.0
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
+    for _ in range(30):  # each training call: one power iteration, kernel rescaled by its estimate
+        trunk(images, training=True)
+    for layer in wrapped:
+        assert _largest_singular_value(layer.kernel) == pytest.approx(1.0, abs=0.02)
+
+
+def test_spectral_norm_leaves_the_kernel_alone_in_inference():
+    trunk = networks.build_conv_trunk((8, 8, 1), [4], spectral_norm=True)
+    layer = _spectral_norm_layers(trunk)[0]
+    before = np.asarray(layer.kernel).copy()
+    trunk(np.ones((1, 8, 8, 1), "float32"), training=False)
+    np.testing.assert_array_equal(np.asarray(layer.kernel), before)
+
+
+def test_without_spectral_norm_no_layer_is_wrapped():
+    assert not _spectral_norm_layers(networks.build_conv_trunk((8, 8, 1), [4, 8]))
+
+
+# -- resize-convolution upsampling -----------------------------------------------------------------
+
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize(
+    "output_shape, spec",
+    [
+        ((28, 28, 1), {"base_shape": [7, 7, 32], "filters": [16], "kernel_size": 4, "strides": 2,
+                       "output_layer": "conv_transpose", "output_kernel_size": 4, "output_strides": 2}),
+        ((64, 64, 3), {"base_shape": [4, 4, 32], "filters": [32, 16, 8], "kernel_size": 3, "strides": 2,
+                       "output_layer": "conv_transpose", "output_kernel_size": 3, "output_strides": 2}),
+        ((64, 64, 3), {"base_shape": [8, 8, 16], "filters": [16, 8, 8], "strides": 2, "output_layer": "conv"}),
+    ],
+)
+def test_resize_conv_generator_produces_the_shape_without_transposed_convs(upsampling, output_shape, spec):
+    generator = networks.build_deconv_generator(8, output_shape, upsampling=upsampling, batch_norm=True, **spec)
+    assert generator.output_shape == (None, *output_shape)
+    assert not [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    upsamplers = [layer for layer in generator.layers if isinstance(layer, keras.layers.UpSampling2D)]
+    assert upsamplers and all(layer.interpolation == upsampling for layer in upsamplers)
+    assert generator.get_layer("to_image") is not None
+    images = generator(np.random.default_rng(0).normal(size=(2, 8)).astype("float32"))
+    assert images.dtype == "float32" and tuple(images.shape) == (2, *output_shape)
+
+
+def test_resize_conv_under_mixed_precision_keeps_a_float32_image():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        generator = networks.build_deconv_generator(
+            8, (28, 28, 1), base_shape=[7, 7, 16], filters=[8], strides=2, batch_norm=True,
+            output_layer="conv_transpose", output_strides=2, upsampling="bilinear",
+        )
+        images = generator(np.zeros((2, 8), "float32"))
+        assert images.dtype == "float32" and tuple(images.shape) == (2, 28, 28, 1)
+        assert generator.get_layer("conv_0").compute_dtype == "bfloat16"
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def test_nearest_upsampling_makes_two_by_two_blocks_before_the_conv():
+    # With a 1×1 conv after the resize, each output pixel of a 2×2 block is the same.
+    generator = networks.build_deconv_generator(
+        4, (8, 8, 1), base_shape=[4, 4, 2], filters=[], output_layer="conv_transpose",
+        output_kernel_size=1, output_strides=2, output_activation="linear", upsampling="nearest",
+    )
+    images = np.asarray(generator(np.random.default_rng(1).normal(size=(1, 4)).astype("float32")))[0, :, :, 0]
+    np.testing.assert_allclose(images[0::2, 0::2], images[1::2, 1::2], rtol=1e-6)
+    assert np.std(images) > 0
+
+
+def test_generator_rejects_an_unknown_upsampling():
+    with pytest.raises(ValueError, match="upsampling"):
+        networks.build_deconv_generator(4, (8, 8, 1), base_shape=[4, 4, 2], filters=[2], upsampling="cubic")

@@ -124,6 +124,13 @@ def test_optimizer_settings_per_network():
         train.make_optimizer({"optimizer": "adamm", "learning_rate": 1e-3})
 
 
+def test_optimizer_beta_2_per_network():
+    training = {"optimizer": "adam", "learning_rate": 1e-3, "beta_2": 0.99, "g_beta_2": 0.9}
+    assert train.make_optimizer(training, "d_").beta_2 == 0.99
+    assert train.make_optimizer(training, "g_").beta_2 == 0.9
+    assert train.make_optimizer({"learning_rate": 1e-3}).beta_2 == 0.999  # Adam's default when unset
+
+
 # ----------------------------------------------------------------------------------------------
 # Training runs on real MNIST
 # ----------------------------------------------------------------------------------------------

@@ -13,6 +13,14 @@ With `warmup=True` the decay at update `t` (counting from 0) is `min(d, (1 + t) 
 schedule of `tf.train.ExponentialMovingAverage(num_updates=...)`: a decay of 0.999 would otherwise
 keep the random initial weights in the average for thousands of steps, and short runs (a few MNIST
 epochs) would sample from an untrained network.
+
+`halflife_decay` is StyleGAN's schedule instead (Karras et al., 2019/2020): the average's half-life
+is a number of training *images* `H`, ramped up as a fraction `r` of the images seen so far,
+
+    H_t = min(H, images_seen · r),    decay = 0.5 ** (batch / H_t),
+
+so the decay does not depend on the batch size, and early in a run (when the generator changes fast
+and old weights are bad) the average forgets quickly.
 """
 
 from keras import ops
@@ -38,6 +46,38 @@ def effective_decay(decay, update_index, warmup=True):
         return decay
     step = ops.cast(update_index, "float32")
     return ops.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def check_halflife(halflife_images, rampup):
+    """Checks StyleGAN-style EMA settings: a positive half-life in images (or None) and a rampup
+    fraction in (0, 1] (or None); returns them as floats (or None).
+
+    Raises:
+        ValueError: for values out of range, or a rampup without a half-life.
+    """
+    if halflife_images is None:
+        if rampup is not None:
+            raise ValueError("`ema_rampup` needs `ema_halflife_images`.")
+        return None, None
+    if not isinstance(halflife_images, (int, float)) or halflife_images <= 0:
+        raise ValueError(f"`ema_halflife_images` must be a positive number, got {halflife_images!r}.")
+    if rampup is not None and (not isinstance(rampup, (int, float)) or not 0.0 < rampup <= 1.0):
+        raise ValueError(f"`ema_rampup` must be in (0, 1] or None, got {rampup!r}.")
+    return float(halflife_images), None if rampup is None else float(rampup)
+
+
+def halflife_decay(batch_size, update_index, halflife_images, rampup=None):
+    """The decay of update number `update_index` (from 0) with a half-life of `halflife_images` images.
+
+    `images_seen` counts this update's batch: `(update_index + 1) · batch_size`. Works on Python numbers
+    and tensors.
+    """
+    batch = ops.cast(batch_size, "float32")
+    halflife = ops.convert_to_tensor(halflife_images, "float32")
+    if rampup is not None:
+        images_seen = (ops.cast(update_index, "float32") + 1.0) * batch
+        halflife = ops.minimum(halflife, images_seen * rampup)
+    return ops.power(0.5, batch / ops.maximum(halflife, 1e-8))
 
 
 def check_same_architecture(average, network):

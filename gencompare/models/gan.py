@@ -15,6 +15,22 @@ is updated through the (fixed) discriminator, and only its variables change. The
 generator moves towards the generator. A network that is not being trained in a phase still runs in
 training mode (batch statistics, dropout), but its BatchNorm moving statistics are left untouched, so
 a phase changes no weight of the other network.
+
+Training recipes, all off by default (the seed presets are unchanged), all stored in `get_config` /
+`get_compile_config` so `.keras` files keep them:
+
+* `discriminator={"spectral_norm": True, ...}`: spectral normalisation of every discriminator conv
+  and of the logit layer (Miyato et al., 2018; `keras.layers.SpectralNormalization`).
+* `generator={"upsampling": "nearest" | "bilinear", ...}`: resize + conv instead of transposed convs
+  (Odena et al., 2016), against checkerboard artefacts.
+* `augment="translation,cutout,color"`: DiffAugment (Zhao et al., 2020) on every image the
+  discriminator sees in training, real and fake, in both phases (`gencompare.models.diffaugment`).
+* `compile(r1_weight=γ, r1_every=k)`: the R1 penalty on real images (Mescheder et al., 2018), lazily
+  every k discriminator updates (StyleGAN2).
+* `ema_halflife_images=H, ema_rampup=r`: StyleGAN's EMA schedule, a half-life in training images
+  ramped up with the images seen (`gencompare.models.ema.halflife_decay`).
+* Two learning rates / betas (TTUR): the presets' `d_learning_rate`, `g_beta_2`, ... keys, read by
+  `gencompare.train.make_optimizer`.
 """
 
 import inspect
@@ -24,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gencompare.models import base, ema, gan_losses, gan_presets, networks
+from gencompare.models import base, diffaugment, ema, gan_losses, gan_presets, networks
 from gencompare.models.sampling import batch_normal, standard_normal
 
 # The generator's output activation for each value range: images come out in the data's range.
@@ -62,6 +78,7 @@ def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", 
         head_dropout: dropout rate between the flat features and the logit (keras.io's DCGAN uses 0.2).
         name: name of the returned model.
         **trunk_arguments: arguments of `networks.build_conv_trunk` (`filters`, `kernel_size`, ...).
+            With `spectral_norm=True` the logit layer is spectrally normalised too (SN-GAN).
 
     Returns:
         A functional `keras.Model` mapping `(batch, *image_shape)` to `(batch, 1)` float32 logits.
@@ -74,7 +91,11 @@ def build_discriminator(image_shape, *, head_dropout=0.0, name="discriminator", 
     if head_dropout:
         features = layers.Dropout(head_dropout, name="head_dropout")(features)
     # float32 even under mixed precision: the losses and the gradient penalty need the precision.
-    logits = layers.Dense(1, dtype="float32", name="logit")(features)
+    head = layers.Dense(1, dtype="float32", name="logit")
+    if trunk_arguments.get("spectral_norm"):
+        # The wrapper casts its output back to its input's dtype: float32 in, float32 logits out.
+        head = layers.SpectralNormalization(head, power_iterations=1, dtype="float32", name="logit_sn")
+    logits = head(features)
     return keras.Model(images, logits, name=name)
 
 
@@ -123,14 +144,24 @@ def default_discriminator_spec(image_shape):
     }
 
 
+def _spectral_kernels(network):
+    """The kernels `keras.layers.SpectralNormalization` layers of `network` rescale in training mode."""
+    return [
+        layer.kernel
+        for layer in network._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, layers.SpectralNormalization)
+    ]
+
+
 def _call_keeping_state(network, inputs):
     """Runs `network` in training mode (batch statistics, dropout) without changing its weights.
 
-    BatchNorm in training mode also moves its moving statistics; the other phase's network must not
-    change, so those are restored afterwards. Inside a `tf.function` the reads and writes of a
-    variable run in program order, so the snapshot is taken before the layer's update.
+    BatchNorm in training mode also moves its moving statistics, and spectral normalisation rescales
+    its kernels and moves its power-iteration vectors; the other phase's network must not change, so
+    those are restored afterwards. Inside a `tf.function` the reads and writes of a variable run in
+    program order, so the snapshot is taken before the layer's update.
     """
-    state = network.non_trainable_weights
+    state = network.non_trainable_weights + _spectral_kernels(network)
     snapshot = [ops.copy(weight.value) for weight in state]
     outputs = network(inputs, training=True)
     for weight, value in zip(state, snapshot):
@@ -161,6 +192,15 @@ class GAN(base.GenerativeModel):
             or None for no EMA copy.
         ema_warmup: use the decay `min(ema_decay, (1 + t) / (10 + t))` at update `t` (see
             `gencompare.models.ema`), so that short runs do not average in the random initial weights.
+        ema_halflife_images: instead of `ema_decay`'s schedule, StyleGAN's: the average's half-life
+            is this many training images (e.g. 10 000), so `decay = 0.5 ** (batch / half-life)`;
+            `ema_decay` then only says that there is an EMA copy (any value in [0, 1)).
+        ema_rampup: with `ema_halflife_images`, ramp the half-life up as this fraction of the images
+            seen so far, `min(ema_halflife_images, images_seen · ema_rampup)` (StyleGAN2 uses 0.05):
+            early, the average follows the fast-changing generator closely. None: no ramp.
+        augment: DiffAugment policies applied to every image the discriminator sees in training,
+            real and generated, in both phases (see `gencompare.models.diffaugment`): None (default)
+            or e.g. `"translation,cutout,color"` / `["translation", "cutout"]`.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Raises:
@@ -180,6 +220,9 @@ class GAN(base.GenerativeModel):
         seed=0,
         ema_decay=0.999,
         ema_warmup=True,
+        ema_halflife_images=None,
+        ema_rampup=None,
+        augment=None,
         **kwargs,
     ):
         super().__init__(image_shape, latent_dim, value_range=value_range, seed=seed, **kwargs)
@@ -195,6 +238,8 @@ class GAN(base.GenerativeModel):
         )
         self.ema_decay = None if ema_decay is None else ema.check_decay(ema_decay)
         self.ema_warmup = bool(ema_warmup)
+        self.ema_halflife_images, self.ema_rampup = ema.check_halflife(ema_halflife_images, ema_rampup)
+        self.augment = diffaugment.policy_string(augment)
         self.ema_generator = None
         if self.ema_decay is not None:
             self.ema_generator = self._build_generator("ema_generator")
@@ -215,6 +260,7 @@ class GAN(base.GenerativeModel):
         self.d_real_accuracy_tracker = keras.metrics.Mean(name="d_real_accuracy")
         self.d_fake_accuracy_tracker = keras.metrics.Mean(name="d_fake_accuracy")
         self.gradient_penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
+        self.r1_penalty_tracker = keras.metrics.Mean(name="r1_penalty")
         self.adversarial_loss = None
         self.sample_seed_generator = keras.random.SeedGenerator(self.seed + 1, name="sample_seed_generator")
         # Both networks are built functional models: nothing is left to build on the first batch.
@@ -253,6 +299,8 @@ class GAN(base.GenerativeModel):
         d_steps=1,
         label_smoothing=0.0,
         instance_noise=0.0,
+        r1_weight=0.0,
+        r1_every=1,
         **kwargs,
     ):
         """Configures training: one optimizer per network, the adversarial loss and its options.
@@ -267,6 +315,13 @@ class GAN(base.GenerativeModel):
             label_smoothing: one-sided label smoothing of the real targets (`"bce"` only).
             instance_noise: standard deviation of Gaussian noise added to every image the
                 discriminator sees, real or fake (Sønderby et al., 2016); 0 disables it.
+            r1_weight: γ of the R1 penalty on real images (Mescheder et al., 2018): the
+                discriminator minimises `d_loss + γ/2 · mean ‖∇ₓ D(x)‖²` (`gan_losses.r1_penalty`, on
+                the real images as the discriminator sees them, augmented if `augment` is set);
+                0 (default) disables it. Works with every loss.
+            r1_every: lazy regularisation (StyleGAN2): the penalty is computed only on
+                discriminator updates whose index is a multiple of `r1_every`, weighted by
+                `r1_every · γ/2` so that its average pull stays the same.
             **kwargs: passed to `keras.Model.compile`: `jit_compile` ("auto" by default, which turns
                 XLA off on CPU-only machines), `steps_per_execution`, `run_eagerly`.
 
@@ -283,6 +338,10 @@ class GAN(base.GenerativeModel):
             )
         adversarial_loss = gan_losses.get_losses(loss)
         self._check_compile_options(adversarial_loss, gp_weight, d_steps, label_smoothing, instance_noise)
+        if r1_weight < 0.0:
+            raise ValueError(f"`r1_weight` must be >= 0, got {r1_weight}.")
+        if not isinstance(r1_every, int) or r1_every < 1:
+            raise ValueError(f"`r1_every` must be a positive integer, got {r1_every!r}.")
         d_optimizer = keras.optimizers.get(d_optimizer)
         g_optimizer = keras.optimizers.get(g_optimizer)
         if d_optimizer is g_optimizer:
@@ -298,6 +357,8 @@ class GAN(base.GenerativeModel):
         self.d_steps = int(d_steps)
         self.label_smoothing = float(label_smoothing)
         self.instance_noise = float(instance_noise)
+        self.r1_weight = float(r1_weight)
+        self.r1_every = int(r1_every)
         self._keras_compile_arguments = dict(kwargs)
         # optimizer=None: Keras would otherwise create an unused RMSprop and build it on all variables.
         super().compile(optimizer=None, **kwargs)
@@ -342,6 +403,8 @@ class GAN(base.GenerativeModel):
             "d_steps": self.d_steps,
             "label_smoothing": self.label_smoothing,
             "instance_noise": self.instance_noise,
+            "r1_weight": self.r1_weight,
+            "r1_every": self.r1_every,
             **self._keras_compile_arguments,
         }
 
@@ -356,7 +419,8 @@ class GAN(base.GenerativeModel):
 
     @property
     def metrics(self):
-        """The trackers Keras resets at each epoch (`gradient_penalty` only for `"wgan-gp"`)."""
+        """The trackers Keras resets at each epoch (`gradient_penalty` only for `"wgan-gp"`,
+        `r1_penalty` only with `r1_weight > 0`)."""
         trackers = [
             self.d_loss_tracker,
             self.g_loss_tracker,
@@ -365,6 +429,8 @@ class GAN(base.GenerativeModel):
         ]
         if self.adversarial_loss is not None and self.adversarial_loss.gradient_penalty:
             trackers.append(self.gradient_penalty_tracker)
+        if getattr(self, "r1_weight", 0.0):
+            trackers.append(self.r1_penalty_tracker)
         return trackers
 
     def call(self, latents, training=False):
@@ -386,8 +452,10 @@ class GAN(base.GenerativeModel):
         normal = batch_normal((count,), "float32", self.seed_generator)
         return 0.5 * (1.0 + ops.erf(normal / np.sqrt(2.0)))
 
-    def _discriminator_input(self, images):
-        """Adds instance noise (if configured) to what the discriminator sees."""
+    def _discriminator_input(self, images, training=True):
+        """What the discriminator sees: DiffAugment (in training, if configured), then instance noise."""
+        if training and self.augment:
+            images = diffaugment.diff_augment(images, self.augment, self.seed_generator)
         if not self.instance_noise:
             return images
         noise = batch_normal(ops.shape(images), images.dtype, self.seed_generator)
@@ -399,9 +467,10 @@ class GAN(base.GenerativeModel):
         return images
 
     def _discriminator_losses(self, images, fakes, training):
-        """Discriminator loss, penalty (or None) and logits on a real and a fake batch."""
-        real_logits = self.discriminator(self._discriminator_input(images), training=training)
-        fake_logits = self.discriminator(self._discriminator_input(fakes), training=training)
+        """Discriminator loss, penalty (or None), real inputs as seen and logits on a real and a fake batch."""
+        real_inputs = self._discriminator_input(images, training)
+        real_logits = self.discriminator(real_inputs, training=training)
+        fake_logits = self.discriminator(self._discriminator_input(fakes, training), training=training)
         d_loss = self.adversarial_loss.discriminator(real_logits, fake_logits, self.label_smoothing)
         penalty = None
         if self.adversarial_loss.gradient_penalty:
@@ -409,7 +478,19 @@ class GAN(base.GenerativeModel):
             penalty = gan_losses.gradient_penalty(
                 lambda x: self.discriminator(x, training=training), images, fakes, alpha
             )
-        return d_loss, penalty, real_logits, fake_logits
+        return d_loss, penalty, real_inputs, real_logits, fake_logits
+
+    def _r1_penalty(self, real_inputs):
+        """`(penalty, applied)`: the R1 penalty on `real_inputs` and 1.0, or 0.0 and 0.0 on the
+        discriminator updates lazy regularisation (`r1_every`) skips."""
+        def penalty():
+            return gan_losses.r1_penalty(lambda x: self.discriminator(x, training=True), real_inputs)
+
+        if self.r1_every == 1:
+            return penalty(), 1.0
+        applied = ops.equal(self.d_optimizer.iterations % self.r1_every, 0)
+        value = tf.cond(applied, penalty, lambda: tf.constant(0.0, "float32"))
+        return value, ops.cast(applied, "float32")
 
     def _track_discriminator(self, d_loss, penalty, real_logits, fake_logits):
         self.d_loss_tracker.update_state(d_loss)
@@ -421,19 +502,25 @@ class GAN(base.GenerativeModel):
     def discriminator_step(self, images):
         """One discriminator update on a real batch and a fresh fake batch (phase 1 of `train_step`).
 
-        Only the discriminator's variables change. `d_loss` is the adversarial term; for WGAN-GP the
-        optimised objective is `d_loss + gp_weight · gradient_penalty`.
+        Only the discriminator's variables change. `d_loss` is the adversarial term; the optimised
+        objective adds `gp_weight · gradient_penalty` for WGAN-GP and `r1_every · r1_weight / 2 ·
+        r1_penalty` with R1 (on the updates lazy regularisation keeps).
         """
         self._check_compiled()
         fakes = _call_keeping_state(self.generator, self._latents(ops.shape(images)[0]))
         with tf.GradientTape() as tape:
-            d_loss, penalty, real_logits, fake_logits = self._discriminator_losses(
+            d_loss, penalty, real_inputs, real_logits, fake_logits = self._discriminator_losses(
                 images, fakes, training=True
             )
             objective = d_loss if penalty is None else d_loss + self.gp_weight * penalty
+            if self.r1_weight:
+                r1, r1_applied = self._r1_penalty(real_inputs)
+                objective = objective + (0.5 * self.r1_weight * self.r1_every) * r1
             scaled = base.gradient_loss(self.d_optimizer, objective, ops.shape(images)[0])
         base.apply_gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
         self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
+        if self.r1_weight:
+            self.r1_penalty_tracker.update_state(r1, sample_weight=r1_applied)
 
     def generator_step(self, batch_size):
         """One generator update on `batch_size` fresh latents (phase 2 of `train_step`).
@@ -445,17 +532,28 @@ class GAN(base.GenerativeModel):
         latents = self._latents(batch_size)
         with tf.GradientTape() as tape:
             fakes = self.generator(latents, training=True)
-            fake_logits = _call_keeping_state(self.discriminator, self._discriminator_input(fakes))
+            fake_logits = _call_keeping_state(self.discriminator, self._discriminator_input(fakes, training=True))
             g_loss = self.adversarial_loss.generator(fake_logits)
             scaled = base.gradient_loss(self.g_optimizer, g_loss, batch_size)
         base.apply_gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.g_loss_tracker.update_state(g_loss)
 
-    def update_ema(self):
-        """Moves the EMA generator one step towards the generator (no-op without EMA)."""
+    def update_ema(self, batch_size=None):
+        """Moves the EMA generator one step towards the generator (no-op without EMA).
+
+        Args:
+            batch_size: this step's (local) batch size; needed with `ema_halflife_images`, whose
+                decay depends on the images per step (the global batch under a strategy).
+        """
         if self.ema_generator is None:
             return
-        decay = ema.effective_decay(self.ema_decay, self.ema_updates, self.ema_warmup)
+        if self.ema_halflife_images is None:
+            decay = ema.effective_decay(self.ema_decay, self.ema_updates, self.ema_warmup)
+        else:
+            if batch_size is None:
+                raise ValueError("update_ema(batch_size) needs the batch size with `ema_halflife_images`.")
+            global_batch = ops.cast(batch_size, "float32") / base.local_share(batch_size)
+            decay = ema.halflife_decay(global_batch, self.ema_updates, self.ema_halflife_images, self.ema_rampup)
         ema.update_average(self.ema_generator, self.generator, decay)
         self.ema_updates.assign_add(1)
 
@@ -470,14 +568,14 @@ class GAN(base.GenerativeModel):
         for _ in range(self.d_steps):
             self.discriminator_step(images)
         self.generator_step(ops.shape(images)[0])
-        self.update_ema()
+        self.update_ema(ops.shape(images)[0])
         return base.metric_logs(self.metrics)
 
     def test_step(self, data):
         """The discriminator's loss and accuracy on held-out real images and fresh fakes."""
         images = self._images(data, "GAN.evaluate")
         fakes = self.generator(self._latents(ops.shape(images)[0]), training=False)
-        d_loss, penalty, real_logits, fake_logits = self._discriminator_losses(
+        d_loss, penalty, _, real_logits, fake_logits = self._discriminator_losses(
             images, fakes, training=False
         )
         self._track_discriminator(d_loss, penalty, real_logits, fake_logits)
@@ -604,5 +702,8 @@ class GAN(base.GenerativeModel):
             discriminator=base.plain_config(self.discriminator_spec),
             ema_decay=self.ema_decay,
             ema_warmup=self.ema_warmup,
+            ema_halflife_images=self.ema_halflife_images,
+            ema_rampup=self.ema_rampup,
+            augment=self.augment,
         )
         return config

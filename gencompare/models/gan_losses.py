@@ -15,6 +15,9 @@ Three objectives are available by name (`get_losses`):
 * `"wgan-gp"` — the Wasserstein critic of Gulrajani et al. (2017): critic `fake - real`, generator
   `-fake`, plus `gradient_penalty` weighted by the model's `gp_weight`.
 
+Any of them can add the R1 penalty on real images (`r1_penalty`, Mescheder et al., 2018), weighted by
+the model's `r1_weight`.
+
 Logits are cast to float32 first, so the losses are exact under mixed-precision policies too.
 """
 
@@ -141,6 +144,30 @@ def gradient_penalty(critic, real_images, fake_images, alpha):
     squared_norms = ops.sum(ops.square(gradients), axis=(1, 2, 3))
     norms = ops.sqrt(squared_norms + NORM_EPSILON)
     return ops.mean(ops.square(norms - 1.0))
+
+
+def r1_penalty(critic, real_images):
+    """The R1 penalty `mean(‖∇ₓ critic(x)‖²)` at real images x (Mescheder et al., 2018).
+
+    The discriminator's objective adds `r1_weight / 2 · r1_penalty` (the paper's `γ/2`): it pushes
+    the gradient on the data to zero, which makes training converge locally, without the
+    interpolates and the target norm 1 of WGAN-GP. The gradient is taken in float32 with respect to
+    the float32 images (the critic may compute in bfloat16 inside); call it inside the
+    discriminator's `GradientTape` (a double backward pass).
+
+    Args:
+        critic: callable mapping images to logits, e.g. `lambda x: discriminator(x, training=True)`.
+        real_images: a batch of real images (as the discriminator sees them, e.g. augmented).
+
+    Returns:
+        The local-batch mean of the per-example squared gradient norms, a float32 scalar.
+    """
+    images = ops.cast(real_images, "float32")
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        scores = ops.sum(_as_logits(critic(images)))
+    gradients = ops.cast(tape.gradient(scores, images), "float32")
+    return ops.mean(ops.sum(ops.square(gradients), axis=(1, 2, 3)))
 
 
 # ----------------------------------------------------------------------------------------------

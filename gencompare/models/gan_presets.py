@@ -131,3 +131,95 @@ PRESETS.add(Preset(
     notes="Same depth, kernels and training as faces64; widths ÷4 (about 16× fewer multiply-adds) so "
           "that it trains on a laptop CPU.",
 ))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast presets: tuned on a 2-core CPU for sample quality per CPU-second (benchmarks/gan_tuning.md)
+# ----------------------------------------------------------------------------------------------
+
+PRESETS.add(Preset(
+    name="mnist_fast",
+    dataset="mnist",
+    source="DCGAN (Radford et al., 2016) at MNIST size; tuned in benchmarks/gan_tuning.md",
+    model={
+        "image_shape": MNIST_SHAPE,
+        "latent_dim": 100,
+        "generator": {
+            "base_shape": [7, 7, 128],
+            "filters": [64],
+            "kernel_size": 4,
+            "strides": 2,
+            "batch_norm": True,
+            "activation": "relu",
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 4,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": [64, 128],
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+        },
+        "value_range": (-1, 1),
+    },
+    training=training(2e-4, 64, 4, beta_1=0.5, loss="bce"),
+    notes="The plain DCGAN of issue #13 (Adam 2e-4 β₁ 0.5, batch 64, BN+ReLU generator 7×7×128→64→1 "
+          "with 4×4 transposed convs, LeakyReLU discriminator without dropout). 4 epochs = 3750 steps: "
+          "issue #13 measured classifier-FID 38-36 after 3000-4000 float32 steps (190-253 s on a quiet "
+          "2-core CPU). On this CPU use float32: without avx512_bf16/AMX, bf16 steps are ~8x slower. "
+          "At 1000 steps neither EMA schedule beat the raw generator by more than seed noise "
+          "(benchmarks/gan_tuning.md); the default EMA (0.999 with warmup) is kept. The recipe "
+          "options (augment, spectral_norm, upsampling, r1_weight, half-life EMA) are off: untested "
+          "here for lack of time, not measured to hurt.",
+))
+
+
+def _half_width_dcgan_faces(dataset, name):
+    """The half-width 64×64 DCGAN of issue #13 with resize-conv upsampling, DiffAugment and a
+    StyleGAN-style EMA (for face datasets of a few thousand images)."""
+    return Preset(
+        name=name,
+        dataset=dataset,
+        source="DCGAN (Radford et al., 2016) at half width; resize-conv (Odena et al., 2016); "
+               "DiffAugment (Zhao et al., 2020); EMA half-life (Karras et al.)",
+        model={
+            "image_shape": FACE_SHAPE,
+            "latent_dim": 128,
+            "generator": {
+                "base_shape": [4, 4, 256],
+                "filters": [128, 64, 32],
+                "kernel_size": 4,
+                "strides": 2,
+                "batch_norm": True,
+                "activation": "relu",
+                "output_layer": "conv_transpose",
+                "output_kernel_size": 4,
+                "output_strides": 2,
+                "output_activation": "tanh",
+                "upsampling": "nearest",
+            },
+            "discriminator": {
+                "filters": [32, 64, 128, 256],
+                "kernel_size": 4,
+                "strides": 2,
+                "activation": "leaky_relu",
+                "leaky_slope": 0.2,
+            },
+            "value_range": (-1, 1),
+            "augment": "translation,color,cutout",
+            "ema_halflife_images": 10_000,
+            "ema_rampup": 0.05,
+        },
+        training=training(2e-4, 64, 20, beta_1=0.5, loss="bce"),
+        notes="Untuned: only a 128-step smoke run was possible here (benchmarks/gan_tuning.md). The recipe issue #13 measured "
+              "(half-width DCGAN, batch 64, Adam 2e-4 β₁ 0.5: cat faces after 2000 steps, with "
+              "checkerboard) plus nearest-neighbour resize-convs against the checkerboard, DiffAugment "
+              "for the small face sets, and the half-life EMA.",
+    )
+
+
+PRESETS.add(_half_width_dcgan_faces("cats", "cats_fast"))
+PRESETS.add(_half_width_dcgan_faces("anime", "faces64_fast"))

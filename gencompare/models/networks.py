@@ -17,6 +17,9 @@ from keras import layers
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "tanh", "sigmoid", "linear")
 OUTPUT_LAYERS = ("conv", "conv_transpose")
+# How a generator block doubles the resolution: a stride-2 transposed conv (DCGAN), or a resize
+# followed by a stride-1 conv ("resize-convolution", Odena et al., 2016: no checkerboard artefacts).
+UPSAMPLING_MODES = ("transpose", "nearest", "bilinear")
 # `batch_norm` values: off, statistics over the global batch (synchronized across the replicas of a
 # tf.distribute strategy; True means the same), or per-replica statistics (no all-reduce per layer).
 BATCH_NORM_MODES = (False, True, "sync", "local")
@@ -68,6 +71,17 @@ def activation_layer(activation, *, leaky_slope=0.2, name=None, dtype=None):
     return layers.Activation(activation, name=name, dtype=dtype)
 
 
+def spectral_normalized(layer, spectral_norm):
+    """`layer` wrapped in `keras.layers.SpectralNormalization` (one power iteration) if `spectral_norm`.
+
+    In training mode the wrapper runs a power iteration and rescales the layer's kernel to spectral
+    norm 1 (Miyato et al., 2018); in inference mode it uses the kernel as it is.
+    """
+    if not spectral_norm:
+        return layer
+    return layers.SpectralNormalization(layer, power_iterations=1, name=f"{layer.name}_sn")
+
+
 def build_conv_trunk(
     input_shape,
     filters,
@@ -78,6 +92,7 @@ def build_conv_trunk(
     activation="relu",
     leaky_slope=0.2,
     dropout=0.0,
+    spectral_norm=False,
     name="conv_trunk",
 ):
     """Builds a stack of `Conv2D → [BatchNorm] → activation → [Dropout]` blocks ending in `Flatten`.
@@ -93,6 +108,8 @@ def build_conv_trunk(
         activation: one of `ACTIVATIONS`.
         leaky_slope: negative slope when `activation="leaky_relu"`.
         dropout: dropout rate after each block (0 disables it).
+        spectral_norm: wrap each conv in `keras.layers.SpectralNormalization` (see
+            `spectral_normalized`), e.g. for a GAN discriminator.
         name: name of the returned functional model.
 
     Returns:
@@ -110,9 +127,10 @@ def build_conv_trunk(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
-        x = layers.Conv2D(
+        conv = layers.Conv2D(
             width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"conv_{index}"
-        )(x)
+        )
+        x = spectral_normalized(conv, spectral_norm)(x)
         if batch_norm:
             x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
@@ -139,9 +157,10 @@ def build_deconv_generator(
     output_kernel_size=3,
     output_strides=1,
     output_activation="sigmoid",
+    upsampling="transpose",
     name="generator",
 ):
-    """Builds `Dense → Reshape(base_shape) → Conv2DTranspose blocks → output conv → activation`.
+    """Builds `Dense → Reshape(base_shape) → upsampling blocks → output conv → activation`.
 
     The output activation is a separate float32 layer, so images come out in float32 under mixed
     precision policies.
@@ -165,6 +184,12 @@ def build_deconv_generator(
         output_kernel_size: kernel size of the output layer.
         output_strides: stride of the output layer (`"conv_transpose"` only).
         output_activation: `"sigmoid"` for images in [0, 1], `"tanh"` for [-1, 1], or `"linear"`.
+        upsampling: how a block (and a `"conv_transpose"` output layer) with stride s > 1 upsamples:
+            `"transpose"` (default): a stride-s `Conv2DTranspose`; `"nearest"` or `"bilinear"`:
+            `UpSampling2D(s)` with that interpolation, then a stride-1 `Conv2D` of the same kernel
+            size (no checkerboard pattern from uneven kernel overlap). Blocks with stride 1 are a
+            stride-1 `Conv2DTranspose` or `Conv2D` respectively. The layers keep their weight
+            shapes' roles but not their names: resize blocks are `upsample_i` + `conv_i`.
         name: name of the returned functional model.
 
     Returns:
@@ -178,6 +203,8 @@ def build_deconv_generator(
     if output_layer == "conv" and output_strides != 1:
         raise ValueError("`output_strides` applies only to output_layer='conv_transpose'.")
     _check_activation(output_activation, "output_activation")
+    if upsampling not in UPSAMPLING_MODES:
+        raise ValueError(f"Unknown upsampling {upsampling!r}; choose one of {UPSAMPLING_MODES}.")
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
     check_batch_norm(batch_norm)
@@ -194,17 +221,24 @@ def build_deconv_generator(
     x = activation_layer(dense_activation, leaky_slope=leaky_slope, name="project_act")(x)
     x = layers.Reshape(base_shape, name="reshape")(x)
     for index, (width, kernel, stride) in enumerate(zip(filters, kernel_sizes, strides)):
-        x = layers.Conv2DTranspose(
-            width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"deconv_{index}"
-        )(x)
+        if upsampling == "transpose":
+            x = layers.Conv2DTranspose(
+                width, kernel, strides=stride, padding="same", use_bias=not batch_norm, name=f"deconv_{index}"
+            )(x)
+        else:
+            x = _resize_conv(x, width, kernel, stride, upsampling, use_bias=not batch_norm, name=f"conv_{index}",
+                             upsample_name=f"upsample_{index}")
         if batch_norm:
             x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
     channels = output_shape[-1]
-    if output_layer == "conv_transpose":
+    if output_layer == "conv_transpose" and upsampling == "transpose":
         x = layers.Conv2DTranspose(
             channels, output_kernel_size, strides=output_strides, padding="same", name="to_image"
         )(x)
+    elif output_layer == "conv_transpose":
+        x = _resize_conv(x, channels, output_kernel_size, output_strides, upsampling, use_bias=True,
+                         name="to_image", upsample_name="upsample_to_image")
     else:
         x = layers.Conv2D(channels, output_kernel_size, padding="same", name="to_image")(x)
     outputs = layers.Activation(output_activation, dtype="float32", name="image")(x)
@@ -217,3 +251,10 @@ def build_deconv_generator(
             f"Adjust `base_shape` or the strides."
         )
     return keras.Model(inputs, outputs, name=name)
+
+
+def _resize_conv(x, width, kernel, stride, interpolation, *, use_bias, name, upsample_name):
+    """`UpSampling2D(stride, interpolation)` (if stride > 1) then a stride-1 `Conv2D`."""
+    if stride != 1:
+        x = layers.UpSampling2D(stride, interpolation=interpolation, name=upsample_name)(x)
+    return layers.Conv2D(width, kernel, padding="same", use_bias=use_bias, name=name)(x)
