@@ -117,3 +117,12 @@ def value_at(rows, metric, axis_value, *, axis="seconds"):
     """The metric of the last point at or before `axis_value` (what the model had reached then), or None."""
     reached = [row for row in rows if row.get(axis, math.inf) <= axis_value and row.get(metric) is not None]
     return max(reached, key=lambda row: row[axis])[metric] if reached else None
+
+
+def images_at(rows, seconds):
+    """Images seen at `seconds` of training, interpolated between a curve's points (None outside them)."""
+    points = sorted((row["seconds"], row["images"]) for row in rows)
+    for (s0, i0), (s1, i1) in zip(points, points[1:]):
+        if s0 <= seconds <= s1:
+            return int(round(i0 + (i1 - i0) * (seconds - s0) / (s1 - s0 or 1)))
+    return None

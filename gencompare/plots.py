@@ -29,7 +29,7 @@ import pathlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 from PIL import Image
 from scipy.special import ndtri
 
@@ -848,6 +848,9 @@ def quality_curves(curves, metric, label=None, title=None, path=None, dpi=DPI):
     axes.set_xscale("log")
     if all(points[:, 1].min() > 0 for points in series.values()):
         axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):  # plain numbers, not 2×10¹
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     axes.set(xlabel="training time (s, evaluation excluded)", ylabel=label or metric, title=title)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize="small")

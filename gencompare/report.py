@@ -233,7 +233,7 @@ def _format_seconds(seconds):
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
-def crossover_sentence(vae, gan, dataset):
+def crossover_sentence(vae, gan, dataset, name="the VAE"):
     """When the GAN's curve metric drops below the VAE's on the quality-against-time curves.
 
     Compares the two runs' `curve.csv` rows (`row.curve`) with `gencompare.curves.crossings` on
@@ -248,25 +248,27 @@ def crossover_sentence(vae, gan, dataset):
         leader = curves.value_at(vae.curve, metric, budget), curves.value_at(gan.curve, metric, budget)
         if None in leader:
             return None
-        ahead = "the VAE's" if leader[0] < leader[1] else "the GAN's"
-        return (f"Quality against training time: the curves do not cross within the {_format_seconds(budget)} both "
+        ahead = f"{name}'s" if leader[0] < leader[1] else "the GAN's"
+        return (f"Quality against training time ({name} and the GAN): the curves do not cross within the {_format_seconds(budget)} both "
                 f"runs cover; {ahead} {what} is lower throughout.")
     parts = []
     for seconds, lower in found:
-        images = _images_at(gan.curve if lower == "b" else vae.curve, seconds)
-        who = "the GAN's" if lower == "b" else "the VAE's"
+        images = curves.images_at(gan.curve if lower == "b" else vae.curve, seconds)
+        who = "the GAN's" if lower == "b" else f"{name}'s"
         parts.append(f"{who} {what} drops below the other's after {_format_seconds(seconds)}"
                      + (f" (about {images:,} images)".replace(",", " ") if images else ""))
-    return "Quality against training time: " + "; then ".join(parts) + "."
+    return f"Quality against training time ({name} and the GAN): " + "; then ".join(parts) + "."
 
 
-def _images_at(rows, seconds):
-    """Images seen at `seconds` of training, interpolated between a curve's points (None outside)."""
-    points = sorted((row["seconds"], row["images"]) for row in rows)
-    for (s0, i0), (s1, i1) in zip(points, points[1:]):
-        if s0 <= seconds <= s1:
-            return int(round(i0 + (i1 - i0) * (seconds - s0) / (s1 - s0 or 1)))
-    return None
+def prior_sentence(vae, learned, gan, dataset):
+    """What the learned prior changes: one VAE sampled from N(0, I) and from its mixture, and the GAN."""
+    metric, what = curves.curve_metric(dataset)
+    standard, mixture, adversarial = _value(vae, metric), _value(learned, metric), _value(gan, metric)
+    if standard is None or mixture is None:
+        return None
+    versus = "" if adversarial is None else f"; the GAN scores {adversarial:.3g}"
+    return (f"Sampled from the mixture fitted to its training codes instead of N(0, I), the same VAE scores "
+            f"{what} {mixture:.3g} instead of {standard:.3g}{versus} (lower is better).")
 
 
 def dataset_conclusions(rows, dataset):
@@ -276,6 +278,7 @@ def dataset_conclusions(rows, dataset):
     and the VAE→GAN vs its control where the dataset has them.
     """
     vae, gan = _find(rows, dataset, "VAE"), _find(rows, dataset, "GAN")
+    learned = _find(rows, dataset, "VAE, learned prior")
     sentences = [
         coverage_sentence(vae, gan),
         distance_sentence(vae, gan, "fd_mnist", "classifier-FID"),
@@ -283,7 +286,9 @@ def dataset_conclusions(rows, dataset):
         distance_sentence(vae, gan, "swd_mean", "sliced Wasserstein distance on image patches"),
         vae_only_sentence(vae),
         speed_sentence(vae, gan),
+        prior_sentence(vae, learned, gan, dataset),
         crossover_sentence(vae, gan, dataset),
+        crossover_sentence(learned, gan, dataset, name="the learned-prior VAE"),
         pretraining_sentence([row for row in rows if row.dataset == dataset]),
     ]
     return [sentence for sentence in sentences if sentence]

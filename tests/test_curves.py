@@ -61,3 +61,8 @@ def test_value_at_is_the_last_point_reached():
     rows = curve([(1, 120), (2, 60), (4, 45)])
     assert curves.value_at(rows, "fd_mnist", 3) == 60
     assert curves.value_at(rows, "fd_mnist", 0.5) is None
+
+
+def test_images_at_interpolates_between_points():
+    rows = curve([(1, 120), (3, 60)])  # 100 and 300 images
+    assert curves.images_at(rows, 2) == 200 and curves.images_at(rows, 5) is None

@@ -48,7 +48,8 @@ def test_the_report_has_a_row_with_numbers_per_model(smoke_report):
     header, rows = table_rows(smoke_report["first"], "mnist")
     mnist = [experiment for experiment in experiments.EXPERIMENTS if experiment.dataset == "mnist"]
     assert [row[0] for row in rows] == [experiment.title for experiment in mnist]
-    assert [row[1] for row in rows] == [f"`{experiment.name}-seed0`" for experiment in mnist]
+    # A learned-prior row shows its VAE's run folder.
+    assert [row[1] for row in rows] == [f"`{experiment.learned_prior_of or experiment.name}-seed0`" for experiment in mnist]
     for name in ("classifier-FID ↓", "SWD ↓", "precision ↑", "training time (s)", "images/s"):
         column = header.index(name)
         assert all(re.fullmatch(r"-?[\d ]+(\.\d+)?", row[column]) for row in rows), (name, rows)
@@ -61,7 +62,8 @@ def test_the_table_cites_the_numbers_of_the_runs_it_used(smoke_report):
     column = header.index("classifier-FID ↓")
     for row in rows:
         run_dir = smoke_report["runs"] / row[1].strip("`")
-        cached = next(run_dir.glob("metrics-n200-seed0.json")).read_text()
+        variant = "-prior-mixture" if row[0] == "VAE, learned prior" else ""
+        cached = (run_dir / f"metrics-n200-seed0{variant}.json").read_text()
         fid = float(re.search(r'"fd_mnist": ([\d.e+-]+)', cached).group(1))
         assert row[column] == f"{fid:.2f}"
     assert f"run folders under `{smoke_report['runs']}`" in smoke_report["first"]
@@ -206,7 +208,8 @@ def test_a_diverged_run_is_left_out_and_named(monkeypatch):
     monkeypatch.setattr(experiments, "run", fake_run)
     failures = []
     rows = experiments.run_all("smoke", datasets=["mnist"], failures=failures, print_fn=lambda *_: None)
-    assert "mnist-gan" not in [row.experiment.name for row in rows] and len(rows) == 4
+    mnist = [experiment for experiment in experiments.EXPERIMENTS if experiment.dataset == "mnist"]
+    assert "mnist-gan" not in [row.experiment.name for row in rows] and len(rows) == len(mnist) - 1
     assert failures == [("mnist-gan", "d_loss became NaN in epoch 3.")]
     assert "* `mnist-gan`: d_loss became NaN in epoch 3." in report.failures_note(failures)
     with pytest.raises(TrainingDiverged):
@@ -226,7 +229,8 @@ def test_crossover_sentence_states_when_the_gan_overtakes():
     vae = with_curve(fake_row("mnist-vae", {}), [(10, 90), (100, 60), (1000, 50)])
     gan = with_curve(fake_row("mnist-gan", {}), [(10, 300), (100, 80), (1000, 12)])
     sentence = report.crossover_sentence(vae, gan, "mnist")
-    assert sentence.startswith("Quality against training time: the GAN's classifier-FID drops below the other's after")
+    assert sentence.startswith("Quality against training time (the VAE and the GAN): the GAN's classifier-FID drops "
+                               "below the other's after")
     seconds = float(re.search(r"after ([\d.]+) s", sentence).group(1))
     assert 100 < seconds < 1000 and "then" not in sentence
 
@@ -235,8 +239,8 @@ def test_crossover_sentence_when_the_curves_never_cross_or_cross_twice():
     vae = with_curve(fake_row("cats-vae", {}), [(10, 0.10), (100, 0.09)], "swd_mean")
     gan = with_curve(fake_row("cats-gan", {}), [(10, 0.30), (100, 0.20)], "swd_mean")
     assert report.crossover_sentence(vae, gan, "cats") == (
-        "Quality against training time: the curves do not cross within the 100 s both runs cover; the VAE's SWD is "
-        "lower throughout."
+        "Quality against training time (the VAE and the GAN): the curves do not cross within the 100 s both runs "
+        "cover; the VAE's SWD is lower throughout."
     )
     gan = with_curve(fake_row("cats-gan", {}), [(10, 0.30), (30, 0.05), (100, 0.12)], "swd_mean")
     sentence = report.crossover_sentence(vae, gan, "cats")
@@ -246,3 +250,14 @@ def test_crossover_sentence_when_the_curves_never_cross_or_cross_twice():
 
 def test_no_crossover_sentence_without_curves():
     assert report.crossover_sentence(fake_row("mnist-vae", {}), fake_row("mnist-gan", {}), "mnist") is None
+
+
+def test_prior_sentence_compares_one_vae_under_two_priors_and_the_gan():
+    vae = fake_row("mnist-vae", {"fd_mnist": 90.0})
+    learned = fake_row("mnist-vae-prior", {"fd_mnist": 30.0})
+    gan = fake_row("mnist-gan", {"fd_mnist": 60.0})
+    assert report.prior_sentence(vae, learned, gan, "mnist") == (
+        "Sampled from the mixture fitted to its training codes instead of N(0, I), the same VAE scores "
+        "classifier-FID 30 instead of 90; the GAN scores 60 (lower is better)."
+    )
+    assert report.prior_sentence(vae, None, gan, "mnist") is None
