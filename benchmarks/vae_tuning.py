@@ -20,18 +20,7 @@ import time
 import keras
 import numpy as np
 
-
-class WithPrior:
-    """A VAE seen through one prior: `sample(count, seed)` uses it; everything else is the VAE's."""
-
-    def __init__(self, model, prior):
-        self._model, self._prior = model, prior
-
-    def sample(self, count, seed=None, **kwargs):
-        return self._model.sample(count, seed=seed, prior=self._prior, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
+from gencompare.models import priors
 
 
 def log(message):
@@ -105,7 +94,7 @@ def main():
         model.fit_prior(scaled, kind=kind, seed=0, **options)
         prior_seconds[kind] = round(time.time() - start, 1)
         log(f"fitted the {kind} prior in {prior_seconds[kind]} s")
-        view = WithPrior(model, kind)
+        view = priors.WithPrior(model, kind)
         results[kind] = [evaluate(view, preset.dataset, count=args.count, seed=seed, progress=False)
                          for seed in seeds]
         plots.save_image_grid(model.sample(64, seed=0, prior=kind), f"{out_dir}/{tag}-{kind}.png",

@@ -137,7 +137,9 @@ def _free_ports(count):
             handle.close()
 
 
-def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path):
+def run_two_workers(tmp_path, command, **env):
+    """Runs `command(index)` as the two workers of a local MultiWorkerMirroredStrategy cluster and waits;
+    each worker's output goes to `tmp_path/worker<index>.log`. Skips without free local ports."""
     try:
         ports = _free_ports(2)
     except OSError as error:
@@ -147,10 +149,8 @@ def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         log = open(tmp_path / f"worker{index}.log", "w")
-        workers.append((subprocess.Popen(
-            [sys.executable, str(WORKER), "multiworker", str(tmp_path / f"worker{index}.npz")],
-            env=_worker_env(TF_CONFIG=tf_config), stdout=log, stderr=subprocess.STDOUT,
-        ), log))
+        workers.append((subprocess.Popen(command(index), env=_worker_env(TF_CONFIG=tf_config, **env), stdout=log,
+                                         stderr=subprocess.STDOUT), log))
     try:
         for process, _ in workers:
             process.wait(timeout=WORKER_TIMEOUT)
@@ -164,6 +164,11 @@ def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path
             log.close()
     for index, (process, _) in enumerate(workers):
         assert process.returncode == 0, (tmp_path / f"worker{index}.log").read_text()[-4000:]
+
+
+def test_multiworker_workers_train_on_disjoint_halves_and_end_identical(tmp_path):
+    run_two_workers(tmp_path, lambda index: [sys.executable, str(WORKER), "multiworker",
+                                             str(tmp_path / f"worker{index}.npz")])
 
     (first, first_data), (second, second_data) = (_load(tmp_path / f"worker{i}.npz") for i in range(2))
     assert first["replicas"] == second["replicas"] == 2
@@ -294,35 +299,11 @@ def test_without_a_strategy_the_helpers_change_nothing():
 
 def test_multiworker_train_writes_one_run_folder_from_the_chief(real_data_dir, tmp_path):
     """Two `train --strategy multiworker` processes: only worker 0 writes its run folder."""
-    try:
-        ports = _free_ports(2)
-    except OSError as error:
-        pytest.skip(f"cannot open local TCP ports for the workers: {error}")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     out = tmp_path / "runs"
     argv = ["train", "--strategy", "multiworker", "--model", "vae", "--preset", "mnist", "--limit", "64",
             "--epochs", "1", "--batch-size", "16", "--verbose", "0", "--out", str(out)]
-    workers = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        log = open(tmp_path / f"worker{index}.log", "w")
-        workers.append((subprocess.Popen(
-            [sys.executable, "-m", "gencompare", *argv], stdout=log, stderr=subprocess.STDOUT,
-            env=_worker_env(TF_CONFIG=tf_config, GENCOMPARE_DATA=str(real_data_dir)),
-        ), log))
-    try:
-        for process, _ in workers:
-            process.wait(timeout=WORKER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"multi-worker training did not finish in {WORKER_TIMEOUT} s (workers killed)")
-    finally:
-        for process, log in workers:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
-    for index, (process, _) in enumerate(workers):
-        assert process.returncode == 0, (tmp_path / f"worker{index}.log").read_text()[-4000:]
+    run_two_workers(tmp_path, lambda index: [sys.executable, "-m", "gencompare", *argv],
+                    GENCOMPARE_DATA=str(real_data_dir))
     (run_dir,) = list(out.iterdir())
     assert (run_dir / "model.keras").is_file() and (run_dir / "config.json").is_file()
     assert f"Run finished: {run_dir}" in (tmp_path / "worker0.log").read_text()
