@@ -547,6 +547,8 @@ def load_model_file(path):
     path = pathlib.Path(path)
     if not path.is_file():
         raise ValueError(f"{path} not found: train the run to its end first.")
+    for kind in ("vae", "gan"):
+        model_class(kind)  # imports the module, which registers the class (and its layers) for loading
     try:
         with zipfile.ZipFile(path) as archive:  # a .keras file is a zip: check it whole before Keras reads it
             bad = archive.testzip()

@@ -278,3 +278,18 @@ def test_vae_gan_generator_starts_from_the_vae_decoder(real_data_dir, tmp_path, 
         assert (folder / "model.keras").exists() and (folder / "history.csv").exists()
     assert train.read_config(result.run_dir / "gan")["run"]["from_vae"] == str(result.run_dir / "vae")
     assert type(train.load_run_model(result.run_dir)).__name__ == "GAN"
+
+
+def test_a_saved_model_loads_in_a_fresh_process_that_imported_no_model(tmp_path):
+    """`load_model_file` registers the model classes itself (`gencompare.models` is lazy)."""
+    import subprocess
+    import sys
+
+    from gencompare.models.vae import VAE
+
+    VAE.from_preset("mnist", seed=0).save(tmp_path / "model.keras")
+    code = "import sys; from gencompare import train; print(type(train.load_model_file(sys.argv[1])).__name__)"
+    completed = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "VAE"
