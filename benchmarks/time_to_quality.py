@@ -106,7 +106,7 @@ def main(argv=None):
                 table.setdefault((model, threshold), []).append(row)
                 print(f"  seed {seed} {model:24} {label} ≤ {threshold:g}: {describe(row, arguments.cap)}; "
                       f"best {min(r[metric] for r in rows):.3g} after {rows[-1]['seconds']:.0f} s", flush=True)
-    print(f"\n| model | " + " | ".join(f"{label} ≤ {t:g} (median s / images)" for t in thresholds) + " |")
+    print("\n| model | " + " | ".join(f"{label} ≤ {t:g} (median s / images)" for t in thresholds) + " |")
     print("|---|" + "---|" * len(thresholds))
     for model in arguments.models:
         cells = []

@@ -32,7 +32,6 @@ from gencompare.runs import (  # noqa: F401 - RunSettings and the preset look-up
     LATENT_FILE,
     LOSS_CURVES_FILE,
     MODEL_FILE,
-    MODEL_KINDS,
     SAMPLES_FOLDER,
     RunSettings,
     check_positive_int,

@@ -2,10 +2,9 @@
 
 import json
 
-import numpy as np
 import pytest
 
-from gencompare import callbacks, experiments, runs, train
+from gencompare import experiments, runs, train
 from conftest import require_real_file
 
 
