@@ -10,10 +10,8 @@ One setting, the **profile**, chooses how much data and how many epochs every ex
 
 * `smoke`: a few hundred images and two epochs per experiment, so that every notebook runs under nbval
   in CI in a few minutes on 2 CPU cores. The pictures are noise-like: it checks that the code runs.
-* `quick`: what a CPU user can run in well under an hour, all experiments together, with the
-  CPU-friendly `faces64_small` GAN on faces. Measured on a 2-core AMD EPYC: the whole
-  `report --profile quick` for MNIST + cats + anime took 23 minutes with the default (auto)
-  settings, 33 in float32.
+* `quick`: what a CPU user can run in about half an hour, all experiments together, on the fast
+  presets (`QUICK_EPOCHS`); the README gives the measured time of `report --profile quick`.
 * `full`: each seed's own hyper-parameters (its preset's batch size and epochs, all images); meant
   for a GPU.
 

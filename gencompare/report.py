@@ -331,11 +331,11 @@ def _image(path, out, alt):
 
 
 def missing_datasets_note(missing):
-    """A sentence naming the face sets with experiments whose files are not present."""
+    """A sentence naming the face sets with experiments that are not in the report."""
     if not missing:
         return None
-    return (f"Not in this report (files not present): {', '.join(missing)}. `python -m gencompare data "
-            "download NAME` fetches one (Kaggle credentials needed), then rerun this command.")
+    return (f"Not in this report (files not present, or not chosen with `--datasets`): {', '.join(missing)}. "
+            "`python -m gencompare data download NAME` fetches one (Kaggle credentials needed).")
 
 
 def failures_note(failures):
