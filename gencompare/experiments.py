@@ -374,9 +374,12 @@ class Run:
 
     def is_finished(self):
         """Whether the folder holds a model trained to the end with the table's current settings."""
-        if self.differing_settings() or not (self.folder / run_files.CONFIG_FILE).is_file():
+        if not (self.folder / run_files.CONFIG_FILE).is_file():
             return False
-        epochs = run_files.resolved_config(self.folder).get("training", {}).get("epochs")
+        config = run_files.read_config(self.folder)  # read once for both checks
+        if run_files.differing_settings(self.folder, self.settings, config):
+            return False
+        epochs = config.get("resolved", {}).get("training", {}).get("epochs")
         return epochs is not None and run_files.is_finished(self.folder, epochs)
 
     def train(self, *, verbose=0, print_fn=print):

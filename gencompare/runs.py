@@ -267,12 +267,13 @@ def resolved_config(run_dir):
     return {}
 
 
-def differing_settings(run_dir, settings):
-    """Names of the settings in which a run folder's `config.json` differs from `settings` ([] if none)."""
+def differing_settings(run_dir, settings, config=None):
+    """Names of the settings in which a run folder's `config.json` (or the already read `config`)
+    differs from `settings` ([] if the folder has none)."""
     path = pathlib.Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
+    if config is None and not path.is_file():
         return []
-    stored = read_config(path)["run"]
+    stored = (config or read_config(path))["run"]
     wanted = json.loads(json.dumps(settings.to_dict()))  # tuples as lists, as stored
     return sorted(key for key in set(stored) | set(wanted) if stored.get(key) != wanted.get(key))
 
