@@ -71,7 +71,7 @@ def main(argv=None):
     parser.add_argument("--preset", required=True)
     parser.add_argument("--images", type=int, required=True, help="training images seen (steps × batch)")
     parser.add_argument("--seed", type=int, default=0, help="model seed and data shuffle seed")
-    parser.add_argument("--precision", default="mixed_bfloat16")
+    parser.add_argument("--precision", default="auto", help="auto: distribute.recommended_precision() (float32 without bf16 hardware)")
     parser.add_argument("--steps-per-execution", type=int, default=8)
     parser.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[])
     parser.add_argument("--limit", type=int, default=None, help="training images loaded (default: all)")
@@ -79,6 +79,9 @@ def main(argv=None):
     parser.add_argument("--eval-seed", type=int, default=123)
     parser.add_argument("--grid", default=None, help="write 64 EMA (or VAE) samples to this PNG")
     parser.add_argument("--json", default=None, help="append the result as one JSON line to this file")
+    parser.add_argument("--eval-at", default=None,
+                        help="comma-separated image counts at which to evaluate too (e.g. 64000,128000); "
+                             "the evaluation time is not counted as training time")
     args = parser.parse_args(argv)
 
     import copy
@@ -106,26 +109,37 @@ def main(argv=None):
     images = data.load_images(preset.dataset, "train", limit=args.limit or training.get("limit"))
     dataset = data.to_dataset(images, batch_size, value_range=model.value_range, seed=args.seed).repeat()
 
-    start_wall, start_cpu = time.perf_counter(), cpu_seconds()
-    history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    seconds, cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
-    logs = {name: round(float(values[-1]), 4) for name, values in history.history.items()}
-
     def measure(sampler):
         result = metrics.evaluate(sampler, preset.dataset, count=args.eval_count, seed=args.eval_seed, progress=False)
         keys = ("fd_mnist", "recall_mnist", "precision_mnist", "classes_covered", "class_kl_uniform", "swd_mean")
         return {key: round(float(result[key]), 4) for key in keys if key in result}
 
+    def measure_both():
+        if args.kind == "gan" and model.ema_generator is not None:
+            return {"ema": measure(model), "raw": measure(RawGenerator(model))}
+        return {"metrics": measure(model)}
+
+    # Evaluation points: fit in chunks of `chunk` steps (one Keras "epoch" each, one iterator throughout).
+    points = sorted({int(images) // batch_size for images in (args.eval_at or "").split(",") if images.strip()})
+    points = [point - point % args.steps_per_execution for point in points if 0 < point < steps]
+    curve, seconds, cpu, done = [], 0.0, 0.0, 0
+    for point in points + [steps]:
+        start_wall, start_cpu = time.perf_counter(), cpu_seconds()
+        history = model.fit(dataset, steps_per_epoch=point - done, epochs=1, verbose=0)
+        seconds, cpu = seconds + time.perf_counter() - start_wall, cpu + cpu_seconds() - start_cpu
+        done = point
+        if point != steps:
+            row = {"steps": point, "images": point * batch_size, "train_seconds": round(seconds, 1), **measure_both()}
+            curve.append(row)
+            print(json.dumps(row), flush=True)
+    logs = {name: round(float(values[-1]), 4) for name, values in history.history.items()}
+
     result = {
         "preset": args.preset, "overrides": [[".".join(p), v] for p, v in args.overrides], "seed": args.seed,
         "images": steps * batch_size, "steps": steps, "precision": args.precision,
         "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu, 1), "logs": logs,
+        **measure_both(), "curve": curve,
     }
-    if args.kind == "gan" and model.ema_generator is not None:
-        result["ema"] = measure(model)
-        result["raw"] = measure(RawGenerator(model))
-    else:
-        result["metrics"] = measure(model)
     print(json.dumps(result), flush=True)
     if args.json:
         with open(args.json, "a") as handle:

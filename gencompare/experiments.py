@@ -338,6 +338,7 @@ class Run:
         self.seed = seed
         self.runs = pathlib.Path(runs) if runs is not None else runs_dir(self.profile)
         self.data_dir = data_dir
+        self._training_images = {}  # limit -> uint8 images (see training_images)
         # A learned-prior row shows its VAE experiment's run: same folder, settings and model.
         self.source = self.sibling(self.experiment.learned_prior_of) if self.experiment.learned_prior_of else None
         self.folder = self.source.folder if self.source else self.runs / f"{self.experiment.name}-seed{seed}"
@@ -418,12 +419,16 @@ class Run:
         return result
 
     def training_images(self, count):
-        """Up to `count` of the run's training images (a prefix of its training set), in the model's range."""
+        """Up to `count` of the run's training images (a prefix of its training set), as stored (uint8);
+        loaded once per count (every curve point of a VAE fits its mixture to the same images)."""
         from gencompare import data
 
         limit = min(count, self.settings.limit or count)
-        return data.load_images(self.experiment.dataset, "train", image_size=self.settings.image_size, limit=limit,
-                                data_dir=self.data_dir)
+        if limit not in self._training_images:
+            self._training_images[limit] = data.load_images(
+                self.experiment.dataset, "train", image_size=self.settings.image_size, limit=limit,
+                data_dir=self.data_dir)
+        return self._training_images[limit]
 
     def fit_learned_prior(self, model, print_fn=print):
         """Fits `LEARNED_PRIOR` to the codes of the run's training images and saves it with the model
@@ -658,10 +663,30 @@ def write_figures(results, folder, *, seed=0, data_dir=None, print_fn=print):
             images = data.load_images(result.dataset, "test", image_size=model.image_shape[0], limit=16,
                                       data_dir=data_dir)
             originals = from_uint8(images, model.value_range)
+        mixture = None
+        if result.experiment.model == "vae" and model.latent_dim == 2:
+            mixture = two_dimensional_mixture(model, result.dataset, seed=seed, data_dir=data_dir)
         row_figures.update(plots.model_figures(model, folder, originals=originals, latents=model.latent_grid(8, seed),
-                                               prefix=f"{name}-", title=f"{result.label} on {result.dataset}"))
+                                               prefix=f"{name}-", title=f"{result.label} on {result.dataset}",
+                                               mixture=mixture))
         written[result.dataset]["rows"][name] = row_figures
     return written
+
+
+def two_dimensional_mixture(model, dataset, *, seed=0, data_dir=None):
+    """`LEARNED_PRIOR`'s mixture fitted to a 2-D VAE's codes of `PRIOR_FIT_IMAGES` training images, as
+    `(weights, means, covariances)` for the manifold figure (the model's own fitted mixture if it has one)."""
+    from gencompare import data
+    from gencompare.models import priors
+    from gencompare.value_range import from_uint8
+
+    if isinstance(model.prior, priors.MixturePrior) and model.prior.fitted:
+        return model.prior.parameters()
+    images = data.load_images(dataset, "train", image_size=model.image_shape[0], limit=PRIOR_FIT_IMAGES,
+                              data_dir=data_dir)
+    prior = priors.MixturePrior(2, **{key: value for key, value in LEARNED_PRIOR.items() if key != "kind"})
+    prior.fit(model.latent_codes(from_uint8(images, model.value_range)), seed=seed)
+    return prior.parameters()
 
 
 def default_report_folder(profile):

@@ -31,7 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 from PIL import Image
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from gencompare import runs
 from gencompare.files import atomic_path
@@ -633,8 +633,53 @@ def manifold_points(grid_size, prior="normal", extent=2.0):
     return np.stack([horizontal.ravel(), vertical.ravel()], axis=-1).astype(np.float32)
 
 
+def manifold_tile_coordinates(latents, grid_size, prior="normal", extent=2.0):
+    """Where 2-D latents fall on the manifold grid, in tile units: `(column, row)` per latent.
+
+    Tile `i`'s centre is at coordinate `i` (columns left to right with `z[0]`, rows top to bottom
+    with decreasing `z[1]`, as in `manifold_points`); between centres the map follows the grid's
+    spacing: the normal CDF for `"normal"` (so the axes are not linear in z), linear for `"uniform"`.
+
+    Returns:
+        Float64 array `(count, 2)`.
+    """
+    points = np.asarray(latents, dtype=np.float64).reshape(-1, 2)
+    if prior == "normal":
+        position = ndtr(points) * grid_size - 0.5
+    else:
+        manifold_axis(grid_size, prior, extent)  # validates the arguments
+        position = (points + extent) / (2 * extent) * (grid_size - 1)
+    return np.stack([position[:, 0], grid_size - 1 - position[:, 1]], axis=-1)
+
+
+def mixture_ellipses(weights, means, covariances, radius=2.0, points=64):
+    """The `radius`-σ contour of each component of a 2-D Gaussian mixture.
+
+    Args:
+        weights: `(K,)` mixture weights; means: `(K, 2)`; covariances: `(K, 2, 2)`.
+        radius: Mahalanobis radius of the contour (2: about 86 % of a component's mass inside).
+        points: points per contour (the first is repeated at the end, closing the curve).
+
+    Returns:
+        Float64 array `(K, points + 1, 2)` of latent coordinates.
+
+    Raises:
+        ValueError: if the shapes are not those of a 2-D mixture.
+    """
+    weights, means, covariances = (np.asarray(v, dtype=np.float64) for v in (weights, means, covariances))
+    count = len(weights)
+    if means.shape != (count, 2) or covariances.shape != (count, 2, 2):
+        raise ValueError(f"A 2-D mixture needs weights (K,), means (K, 2) and covariances (K, 2, 2); got "
+                         f"{weights.shape}, {means.shape}, {covariances.shape}.")
+    angles = np.linspace(0.0, 2 * np.pi, points + 1)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
+    scale = np.linalg.cholesky(covariances)
+    return means[:, None, :] + radius * np.einsum("kij,tj->kti", scale, circle)
+
+
 def latent_manifold(
-    decode, grid_size=15, value_range=(0, 1), prior="normal", extent=2.0, title=None, path=None, dpi=DPI
+    decode, grid_size=15, value_range=(0, 1), prior="normal", extent=2.0, title=None, path=None, dpi=DPI,
+    mixture=None,
 ):
     """The decoded latent plane of a model with a 2-D latent space (keras.io style).
 
@@ -647,6 +692,10 @@ def latent_manifold(
         title: figure title.
         path: if given, the figure is also saved there as a PNG.
         dpi: pixels per inch of the saved PNG.
+        mixture: optional `(weights, means, covariances)` of a 2-D Gaussian mixture (e.g. a fitted
+            learned prior's `parameters()`): each component's 2σ contour and its mean are drawn over the
+            tiles (line width grows with the component's weight), showing where the mixture puts its
+            mass compared with N(0, I), whose quantiles the tiles are.
 
     Returns:
         The Figure, `MANIFOLD_INCHES` in size, with tick labels giving the latent coordinates.
@@ -666,7 +715,26 @@ def latent_manifold(
     axes.set_yticks(1 + shown * (height + 1) + (height - 1) / 2, [f"{v:.2g}" for v in axis[::-1][shown]])
     axes.set_xlabel("z[0]")
     axes.set_ylabel("z[1]")
+    if mixture is not None:
+        _draw_mixture(axes, mixture, grid_size, prior, extent, (height, width))
     return _finish(figure, path)
+
+
+def _draw_mixture(axes, mixture, grid_size, prior, extent, tile_shape):
+    """Draws `mixture_ellipses` and the means on a manifold's axes (pixel coordinates)."""
+    weights, means, _ = (np.asarray(v, dtype=np.float64) for v in mixture)
+    height, width = tile_shape
+
+    def to_pixels(latents):
+        tiles = manifold_tile_coordinates(latents, grid_size, prior, extent)
+        return 1 + tiles[:, 0] * (width + 1) + (width - 1) / 2, 1 + tiles[:, 1] * (height + 1) + (height - 1) / 2
+
+    limits = axes.get_xlim(), axes.get_ylim()
+    for weight, contour in zip(weights, mixture_ellipses(*mixture)):
+        axes.plot(*to_pixels(contour), color="tab:orange", linewidth=0.5 + 12 * weight / weights.max() / len(weights))
+    axes.plot(*to_pixels(means), linestyle="none", marker="+", color="tab:orange", markersize=8)
+    axes.set_xlim(*limits[0])
+    axes.set_ylim(*limits[1])
 
 
 def latent_scatter(latents, labels=None, title=None, path=None, dpi=DPI):
@@ -743,7 +811,7 @@ def model_samples(models, count=16, seed=0, columns=4, title=None, path=None, dp
     return side_by_side(panels, value_range=ranges, columns=columns, title=title, path=path, dpi=dpi)
 
 
-def model_figures(model, folder, *, originals=None, latents=None, prefix="", title=None):
+def model_figures(model, folder, *, originals=None, latents=None, prefix="", title=None, mixture=None):
     """Writes the figures of a trained model into `folder`; returns `{name: path}`.
 
     * A VAE (a model with `encode`): `reconstructions.png` of `originals` (held-out images in the
@@ -758,6 +826,8 @@ def model_figures(model, folder, *, originals=None, latents=None, prefix="", tit
         latents: at least 8 prior latents, for a GAN.
         prefix: prepended to the file names (the report writes `mnist-vae-reconstructions.png`).
         title: what the titles start with, e.g. `"VAE on mnist"`; None: no titles.
+        mixture: for a 2-D VAE, a fitted mixture's `(weights, means, covariances)` to draw over the
+            manifold (see `latent_manifold`).
     """
     folder = pathlib.Path(folder)
     paths = {}
@@ -781,8 +851,9 @@ def model_figures(model, folder, *, originals=None, latents=None, prefix="", tit
                           title=titled("between encoded test images"),
                           path=path("interpolation", runs.INTERPOLATION_FILE))
         if model.latent_dim == 2:
-            latent_manifold(decode, grid_size=15, value_range=value_range, title=titled("the decoded latent plane"),
-                            path=path("manifold", runs.MANIFOLD_FILE))
+            text = "the decoded latent plane" + (" and the fitted mixture's 2σ contours" if mixture is not None else "")
+            latent_manifold(decode, grid_size=15, value_range=value_range, title=titled(text),
+                            path=path("manifold", runs.MANIFOLD_FILE), mixture=mixture)
     else:
         interpolation(model.generate, latents[:4], latents[4:8], steps=8, method="slerp", value_range=value_range,
                       title=titled("slerp between prior latents"), path=path("interpolation", runs.INTERPOLATION_FILE))

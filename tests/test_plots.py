@@ -223,6 +223,41 @@ def test_manifold_axis_rejects_bad_arguments(kwargs):
         plots.manifold_axis(**{"grid_size": 4, **kwargs})
 
 
+@pytest.mark.parametrize("prior", ["normal", "uniform"])
+def test_manifold_tile_coordinates_put_grid_latents_on_their_tile_centres(prior):
+    grid = 5
+    points = plots.manifold_points(grid, prior=prior, extent=1.5)
+    tiles = plots.manifold_tile_coordinates(points, grid, prior=prior, extent=1.5)
+    rows, columns = np.divmod(np.arange(grid * grid), grid)
+    np.testing.assert_allclose(tiles, np.stack([columns, rows], axis=-1), atol=1e-5)
+
+
+def test_mixture_ellipses_lie_at_the_mahalanobis_radius():
+    weights = np.array([0.3, 0.7])
+    means = np.array([[0.0, 0.0], [1.0, -2.0]])
+    covariances = np.array([[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.6], [0.6, 0.5]]])
+    contours = plots.mixture_ellipses(weights, means, covariances, radius=2.0, points=32)
+    assert contours.shape == (2, 33, 2)
+    for mean, covariance, contour in zip(means, covariances, contours):
+        offsets = contour - mean
+        distances = np.einsum("ti,ij,tj->t", offsets, np.linalg.inv(covariance), offsets)
+        np.testing.assert_allclose(np.sqrt(distances), 2.0, rtol=1e-9)
+    np.testing.assert_allclose(contours[:, 0], contours[:, -1], atol=1e-12)  # closed curves
+    with pytest.raises(ValueError, match="2-D mixture"):
+        plots.mixture_ellipses(weights, means[:, :1], covariances)
+
+
+def test_latent_manifold_draws_one_contour_per_component_and_the_means():
+    weights, means = np.array([0.5, 0.25, 0.25]), np.array([[0.0, 0.0], [1.0, 1.0], [-1.0, 0.5]])
+    covariances = np.stack([np.eye(2) * 0.1] * 3)
+    figure = plots.latent_manifold(sigmoid_decoder(2), grid_size=4, mixture=(weights, means, covariances))
+    lines = figure.axes[0].get_lines()
+    assert len(lines) == 4  # three contours and one line of mean markers
+    widths = [line.get_linewidth() for line in lines[:3]]
+    assert widths[0] > widths[1] == widths[2]  # heavier components are drawn thicker
+    assert len(plots.latent_manifold(sigmoid_decoder(2), grid_size=4).axes[0].get_lines()) == 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Figures: pixel size, and content that follows the input
 # ----------------------------------------------------------------------------------------------
