@@ -463,7 +463,8 @@ def nan_message(epoch, batch, metric, value, last_good):
 class TrainingClock(keras.callbacks.Callback):
     """Training time of a run (`timing.json`) and, optionally, its quality curve (`curve.csv`).
 
-    Each epoch's wall time and image count go to `timing.json`. With `evaluate` and `points`, the
+    Each epoch's wall time and image count go to `timing.json`, with the model's training FLOPs per
+    image (`gencompare.models.flops`). With `evaluate` and `points`, the
     model is also evaluated whenever the images seen reach the next count of `points`
     (`gencompare.curves.schedule`): the row `{images, seconds, **evaluate(model)}` goes to
     `curve.csv`. Time spent evaluating is measured and left out of both files, so `seconds` is
@@ -491,13 +492,20 @@ class TrainingClock(keras.callbacks.Callback):
         self.epoch = 0
         self.started = None
         self.evaluating = 0.0
+        self.flops_per_image = None
 
     # -- state ---------------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        from gencompare.models.flops import training_flops_per_image
+
         self.steps_per_epoch = int((self.params or {}).get("steps") or 0)
         self.epochs = read_timing(self.run_dir).get("epochs", [])
         self.curve = read_curve(self.run_dir)
+        try:
+            self.flops_per_image = training_flops_per_image(self.model)
+        except ValueError:  # a model that is neither a VAE nor a GAN: no FLOP count in timing.json
+            self.flops_per_image = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -539,4 +547,7 @@ class TrainingClock(keras.callbacks.Callback):
         entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - self.started - self.evaluating, 3),
                  "images": self.steps_per_epoch * self.batch_size}
         self.epochs = [old for old in self.epochs if old["epoch"] != entry["epoch"]] + [entry]
-        write_json_atomic(self.run_dir / TIMING_FILE, {"epochs": self.epochs})
+        timing = {"epochs": self.epochs}
+        if self.flops_per_image is not None:
+            timing["flops_per_image"] = self.flops_per_image
+        write_json_atomic(self.run_dir / TIMING_FILE, timing)

@@ -56,6 +56,7 @@ COLUMNS = (
     Column("parameters", lambda row: row.parameters, 0),
     Column("decoder/generator parameters", lambda row: row.sampler_parameters, 0),
     Column("training time (s)", lambda row: row.training_seconds, 0),
+    Column("training TFLOP", lambda row: None if (flops := run_files.training_flops(row.run_dir)) is None else flops / 1e12, 1),
     Column("images/s", lambda row: row.images_per_second, 0),
 )
 
@@ -71,8 +72,6 @@ def training_summary(run_dir):
 
 def _out_of_ten(value):
     return None if value is None else f"{int(value)}/10"
-
-
 def format_value(value, digits):
     """A table cell: "—" for a missing value, numbers rounded to `digits` (integers with separators)."""
     if value is None:
@@ -440,7 +439,9 @@ def _metric_notes():
         "* **ELBO**: held-out evidence lower bound per image with the VAE's own reconstruction loss (higher is "
         "better; comparable only between VAEs with the same loss).",
         "* **training time / images/s**: wall time of the training epochs; the rate leaves out the first epoch "
-        "(tracing and compilation) when there are more.",
+        "(tracing and compilation) when there are more. **Training TFLOP**: images seen × FLOPs per image of "
+        "the dense and convolution layers, backward = 2 × forward (`gencompare/models/flops.py`): the compute "
+        "of a run on any hardware.",
         "* **Where the numbers come from**: each run folder's `metrics-n<count>-seed<seed>.json` (computed once "
         "per trained model, recomputed when `model.keras` is newer), `timing.json` (epoch wall times) and "
         "`config.json` (preset, images, epochs, library versions).",

@@ -334,9 +334,19 @@ def rows_to_csv(rows, first="epoch"):
 
 
 def read_timing(run_dir):
-    """A run's training time: `{"epochs": [{"epoch", "seconds", "images"}, ...]}` ({} if not timed)."""
+    """A run's training time: `{"epochs": [{"epoch", "seconds", "images"}, ...], "flops_per_image": F}`
+    ({} if not timed)."""
     path = pathlib.Path(run_dir) / TIMING_FILE
     return files.read_json(path) if path.is_file() else {}
+
+
+def training_flops(run_dir):
+    """A run's training FLOPs (images seen × `flops_per_image` of `timing.json`; see
+    `gencompare.models.flops` for what is counted), or None if not recorded."""
+    timing = read_timing(run_dir)
+    if timing.get("flops_per_image") is None:
+        return None
+    return timing["flops_per_image"] * sum(entry["images"] for entry in timing.get("epochs", []))
 
 
 def training_speed(run_dir):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from gencompare import experiments, runs, train
+from gencompare.models import flops
 from conftest import require_real_file
 
 
@@ -173,7 +174,12 @@ def test_vae_gan_trains_its_vae_first_and_a_finished_run_is_reused(real_data_dir
     config = train.read_config(result.run_dir)
     assert config["run"]["from_vae"] == str(vae_folder)
     epochs = experiments.get_experiment("mnist-vae-gan").budget("smoke").epochs
-    assert [entry["epoch"] for entry in runs.read_timing(result.run_dir)["epochs"]] == list(range(1, epochs + 1))
+    timing = runs.read_timing(result.run_dir)
+    assert [entry["epoch"] for entry in timing["epochs"]] == list(range(1, epochs + 1))
+    # The run's compute: FLOPs per image of its own networks × the images it saw.
+    assert timing["flops_per_image"] == flops.training_flops_per_image(result.model) > 0
+    images = sum(entry["images"] for entry in timing["epochs"])
+    assert runs.training_flops(result.run_dir) == timing["flops_per_image"] * images
 
     files = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*") if path.is_file()}
     again = run.train(print_fn=lambda *_: None)

@@ -144,3 +144,12 @@ def test_training_speed_leaves_out_the_first_epoch_when_there_are_more(tmp_path)
 
 def test_training_speed_of_an_untimed_run_is_unknown(tmp_path):
     assert runs.training_speed(tmp_path) == (None, None)
+    assert runs.training_flops(tmp_path) is None
+
+
+def test_training_flops_multiply_the_images_seen_by_the_flops_per_image(tmp_path):
+    epochs = [{"epoch": 1, "seconds": 1.0, "images": 100}, {"epoch": 2, "seconds": 1.0, "images": 60}]
+    (tmp_path / runs.TIMING_FILE).write_text(json.dumps({"epochs": epochs}))
+    assert runs.training_flops(tmp_path) is None  # timed before FLOPs were recorded
+    (tmp_path / runs.TIMING_FILE).write_text(json.dumps({"epochs": epochs, "flops_per_image": 1.5e6}))
+    assert runs.training_flops(tmp_path) == pytest.approx(160 * 1.5e6)
