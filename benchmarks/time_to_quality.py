@@ -9,7 +9,7 @@ per call of this machine) on the dataset's training split and evaluated on the t
 curve metrics (`gencompare.experiments.curve_metrics`: classifier-FID on MNIST, SWD on faces) on
 `--count` samples. Evaluation time is not training time. For every threshold the first point at or
 below it is found (`gencompare.curves.first_reaching`); a run that has not reached it within
-`--images` images or `--cap` training seconds reports "> cap". The table gives the median over seeds
+`--images` images (rounded to whole epochs) or `--cap` training seconds reports "> cap". The table gives the median over seeds
 of each model's seconds and images, side by side, from one invocation (so on one machine state).
 
 Thresholds: MNIST classifier-FID 50 and 30 (for scale: a σ = 1 px blur of real digits scores 55, real
@@ -41,28 +41,36 @@ def train_with_curve(kind, preset, dataset, *, images, seed, points, count, cap,
                                 sample_every=10_000, checkpoint_every=10_000, summary_every=10_000)
     run_dir = pathlib.Path(folder or tempfile.mkdtemp(prefix="time-to-quality-")) / f"{kind}-{preset}-seed{seed}"
     run_dir.mkdir(parents=True)
-    evaluate = lambda model: experiments.curve_metrics(model, dataset, count=count, seed=seed,  # noqa: E731
-                                                       data_dir=data_dir)
+    spent = {"evaluating": 0.0}
+
+    def evaluate(model):
+        started = time.perf_counter()
+        values = experiments.curve_metrics(model, dataset, count=count, seed=seed, data_dir=data_dir)
+        spent["evaluating"] += time.perf_counter() - started
+        return values
+
     trainer = train.Trainer(settings, run_dir, data_dir=data_dir, verbose=0, print_fn=lambda *_: None,
                             evaluate=evaluate, curve_points=points)
     trainer.load_data()
     steps = trainer.steps_per_epoch()
-    epochs = max(1, round(images / (steps * batch_size)))
+    epochs = max(1, round(images / (steps * batch_size)))  # whole epochs: the curve's schedule needs its end
     trainer.training["epochs"] = epochs
-    trainer.extra_callbacks.append(cap_callback(cap, run_dir))
+    trainer.extra_callbacks.append(cap_callback(cap, spent))
     trainer.train()
     return runs.read_curve(run_dir)
 
 
-def cap_callback(cap, run_dir):
-    """A Keras callback that stops training once the run's recorded training seconds pass `cap`
-    (checked against the newest curve point)."""
+def cap_callback(cap, spent):
+    """A Keras callback that stops training once `cap` seconds of training have passed: wall time since
+    `fit` began minus `spent["evaluating"]` (the curve points' evaluations, as the run's clock counts)."""
     import keras
 
     class Cap(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter() - spent["evaluating"]
+
         def on_train_batch_end(self, batch, logs=None):
-            rows = runs.read_curve(run_dir)
-            if rows and rows[-1]["seconds"] >= cap:
+            if time.perf_counter() - self.started - spent["evaluating"] >= cap:
                 self.model.stop_training = True
 
     return Cap()
