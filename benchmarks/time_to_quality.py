@@ -76,8 +76,13 @@ def cap_callback(cap, spent):
     return Cap()
 
 
-def describe(row, cap):
-    return f"> {cap:.0f} s" if row is None else f"{row['seconds']:.0f} s / {row['images']:,} img".replace(",", " ")
+def describe(row, rows, cap):
+    """The time to a threshold, or what bounds it when the run never got there: the cap if training
+    was stopped by it, else the run's end ("> 137 s (end of run)")."""
+    if row is not None:
+        return f"{row['seconds']:.0f} s / {row['images']:,} img".replace(",", " ")
+    seconds = max((r["seconds"] for r in rows), default=0.0)
+    return f"> {cap:.0f} s (cap)" if seconds >= 0.9 * cap else f"> {seconds:.0f} s (end of run)"
 
 
 def main(argv=None):
@@ -112,7 +117,7 @@ def main(argv=None):
             for threshold in thresholds:
                 row = curves.first_reaching(rows, metric, threshold)
                 table.setdefault((model, threshold), []).append(row)
-                print(f"  seed {seed} {model:24} {label} ≤ {threshold:g}: {describe(row, arguments.cap)}; "
+                print(f"  seed {seed} {model:24} {label} ≤ {threshold:g}: {describe(row, rows, arguments.cap)}; "
                       f"best {min(r[metric] for r in rows):.3g} after {rows[-1]['seconds']:.0f} s", flush=True)
     print("\n| model | " + " | ".join(f"{label} ≤ {t:g} (median s / images)" for t in thresholds) + " |")
     print("|---|" + "---|" * len(thresholds))
@@ -121,7 +126,8 @@ def main(argv=None):
         for threshold in thresholds:
             reached = table[(model, threshold)]
             if sum(row is not None for row in reached) * 2 <= len(reached):
-                cells.append(f"> {arguments.cap:.0f} s ({sum(r is not None for r in reached)}/{len(reached)} seeds)")
+                cells.append(f"not reached by the median seed ({sum(r is not None for r in reached)}/{len(reached)} "
+                             f"seeds reached it; cap {arguments.cap:.0f} s, {arguments.images} images)")
                 continue
             seconds = statistics.median(row["seconds"] if row else arguments.cap for row in reached)
             images = statistics.median(row["images"] if row else 0 for row in reached)
