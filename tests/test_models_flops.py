@@ -59,3 +59,11 @@ def test_training_flops_per_image_follow_the_documented_convention():
     assert flops.training_flops_per_image(vae) == expected > 0
     with pytest.raises(ValueError, match="needs a VAE or a GAN"):
         flops.training_flops_per_image(functional((3,), keras.layers.Dense(1)))
+
+
+def test_parts_that_are_not_functional_models_are_refused_with_a_value_error():
+    class LayersOnly:
+        encoder, decoder = keras.layers.Dense(2), keras.layers.Dense(3)
+
+    with pytest.raises(ValueError, match="functional keras.Model"):
+        flops.training_flops_per_image(LayersOnly())

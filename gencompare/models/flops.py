@@ -49,7 +49,13 @@ def layer_forward_flops(layer, input_shape, output_shape):
 
 
 def forward_flops(network):
-    """Forward FLOPs of a functional `keras.Model` for one example (nested models included)."""
+    """Forward FLOPs of a functional `keras.Model` for one example (nested models included).
+
+    Raises:
+        ValueError: for anything that is not a built functional `keras.Model` (a bare layer, say).
+    """
+    if not isinstance(network, keras.Model) or not hasattr(network, "layers"):
+        raise ValueError(f"forward_flops needs a functional keras.Model, got {type(network).__name__}.")
     total = 0
     for layer in network.layers:
         if isinstance(layer, keras.layers.InputLayer):
@@ -69,7 +75,7 @@ def training_flops_per_image(model):
     discriminator), by the convention of the module docstring.
 
     Raises:
-        ValueError: for a model that is neither.
+        ValueError: for a model that is neither, or whose networks are not functional models.
     """
     if hasattr(model, "encoder") and hasattr(model, "decoder"):
         return 3 * (forward_flops(model.encoder) + forward_flops(model.decoder))
