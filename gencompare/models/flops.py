@@ -54,7 +54,7 @@ def forward_flops(network):
     Raises:
         ValueError: for anything that is not a built functional `keras.Model` (a bare layer, say).
     """
-    if not isinstance(network, keras.Model) or not hasattr(network, "layers"):
+    if not isinstance(network, keras.Model):
         raise ValueError(f"forward_flops needs a functional keras.Model, got {type(network).__name__}.")
     total = 0
     for layer in network.layers:

@@ -10,6 +10,37 @@ from gencompare.models.presets import FACE_SHAPE, MNIST_SHAPE, Preset, PresetReg
 PRESETS = PresetRegistry("GAN")
 
 
+def _dcgan(image_shape, latent_dim, base_shape, generator_filters, discriminator_filters, **more):
+    """The DCGAN of Radford et al. (2016): a BatchNorm + ReLU generator of 4×4 stride-2 transposed
+    convs from a `base_shape` projection, a LeakyReLU (0.2) discriminator of 4×4 stride-2 convs without
+    BatchNorm, tanh images in [-1, 1]; `more` adds model keys (the EMA schedule, say)."""
+    return {
+        "image_shape": image_shape,
+        "latent_dim": latent_dim,
+        "generator": {
+            "base_shape": list(base_shape),
+            "filters": list(generator_filters),
+            "kernel_size": 4,
+            "strides": 2,
+            "batch_norm": True,
+            "activation": "relu",
+            "output_layer": "conv_transpose",
+            "output_kernel_size": 4,
+            "output_strides": 2,
+            "output_activation": "tanh",
+        },
+        "discriminator": {
+            "filters": list(discriminator_filters),
+            "kernel_size": 4,
+            "strides": 2,
+            "activation": "leaky_relu",
+            "leaky_slope": 0.2,
+        },
+        "value_range": (-1, 1),
+        **more,
+    }
+
+
 def _keras_io_faces(width_divisor):
     """keras.io's 64×64 DCGAN with every layer's width divided by `width_divisor`."""
     def width(channels):
@@ -81,30 +112,7 @@ PRESETS.add(Preset(
     name="cats",
     dataset="cats",
     source="seed: cat-faces GAN (latent 196, tanh, Adam 2e-4 β₁ 0.5); layers: DCGAN (Radford et al., 2016)",
-    model={
-        "image_shape": FACE_SHAPE,
-        "latent_dim": 196,
-        "generator": {
-            "base_shape": [4, 4, 512],
-            "filters": [256, 128, 64],
-            "kernel_size": 4,
-            "strides": 2,
-            "batch_norm": True,
-            "activation": "relu",
-            "output_layer": "conv_transpose",
-            "output_kernel_size": 4,
-            "output_strides": 2,
-            "output_activation": "tanh",
-        },
-        "discriminator": {
-            "filters": [64, 128, 256, 512],
-            "kernel_size": 4,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.2,
-        },
-        "value_range": (-1, 1),
-    },
+    model=_dcgan(FACE_SHAPE, 196, [4, 4, 512], [256, 128, 64], [64, 128, 256, 512]),
     training=training(2e-4, 64, 50, beta_1=0.5, loss="bce"),
     notes="The seed fixes latent 196, tanh output and Adam 2e-4 β₁ 0.5; the layers are the DCGAN "
           "paper's 64×64 ones (4×4×512 projection, 4×4 stride-2 convs, BatchNorm in the generator). "
@@ -141,30 +149,7 @@ PRESETS.add(Preset(
     name="mnist_fast",
     dataset="mnist",
     source="DCGAN (Radford et al., 2016) at half width, higher learning rate; tuned in benchmarks/gan_tuning.md",
-    model={
-        "image_shape": MNIST_SHAPE,
-        "latent_dim": 100,
-        "generator": {
-            "base_shape": [7, 7, 64],
-            "filters": [32],
-            "kernel_size": 4,
-            "strides": 2,
-            "batch_norm": True,
-            "activation": "relu",
-            "output_layer": "conv_transpose",
-            "output_kernel_size": 4,
-            "output_strides": 2,
-            "output_activation": "tanh",
-        },
-        "discriminator": {
-            "filters": [32, 64],
-            "kernel_size": 4,
-            "strides": 2,
-            "activation": "leaky_relu",
-            "leaky_slope": 0.2,
-        },
-        "value_range": (-1, 1),
-    },
+    model=_dcgan(MNIST_SHAPE, 100, [7, 7, 64], [32], [32, 64]),
     training=training(1e-3, 64, 3, beta_1=0.5, loss="bce"),
     notes="The plain DCGAN of issue #13 (BN+ReLU generator with 4×4 transposed convs, LeakyReLU "
           "discriminator without dropout, batch 64, Adam β₁ 0.5) at half width (generator 7×7×64→32→1, "
@@ -184,32 +169,8 @@ def _quarter_width_dcgan_faces(dataset, name):
         dataset=dataset,
         source="DCGAN (Radford et al., 2016) at quarter width; EMA half-life (Karras et al.); "
                "tuned in benchmarks/gan_tuning.md",
-        model={
-            "image_shape": FACE_SHAPE,
-            "latent_dim": 128,
-            "generator": {
-                "base_shape": [4, 4, 128],
-                "filters": [64, 32, 16],
-                "kernel_size": 4,
-                "strides": 2,
-                "batch_norm": True,
-                "activation": "relu",
-                "output_layer": "conv_transpose",
-                "output_kernel_size": 4,
-                "output_strides": 2,
-                "output_activation": "tanh",
-            },
-            "discriminator": {
-                "filters": [16, 32, 64, 128],
-                "kernel_size": 4,
-                "strides": 2,
-                "activation": "leaky_relu",
-                "leaky_slope": 0.2,
-            },
-            "value_range": (-1, 1),
-            "ema_halflife_images": 10_000,
-            "ema_rampup": 0.05,
-        },
+        model=_dcgan(FACE_SHAPE, 128, [4, 4, 128], [64, 32, 16], [16, 32, 64, 128],
+                     ema_halflife_images=10_000, ema_rampup=0.05),
         training=training(5e-4, 32, 10, beta_1=0.5, loss="bce"),
         notes="Quarter-width DCGAN (generator 4×4×128→64→32→16→3, discriminator 16→32→64→128, 4×4 "
               "transposed convs), Adam 5e-4 β₁ 0.5, batch 32, EMA half-life 10 000 images. On cat faces "
