@@ -153,3 +153,36 @@ def test_nearest_upsampling_makes_two_by_two_blocks_before_the_conv():
 def test_generator_rejects_an_unknown_upsampling():
     with pytest.raises(ValueError, match="upsampling"):
         networks.build_deconv_generator(4, (8, 8, 1), base_shape=[4, 4, 2], filters=[2], upsampling="cubic")
+
+
+@pytest.mark.parametrize("output_upsampling", ["nearest", "bilinear"])
+def test_output_upsampling_resizes_only_the_output_layer(output_upsampling):
+    generator = networks.build_deconv_generator(
+        8, (64, 64, 3), base_shape=[4, 4, 16], filters=[16, 8, 8], kernel_size=4, strides=2, batch_norm=True,
+        output_layer="conv_transpose", output_kernel_size=4, output_strides=2, output_activation="tanh",
+        output_upsampling=output_upsampling,
+    )
+    assert generator.output_shape == (None, 64, 64, 3)
+    transposed = [layer.name for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert transposed == ["deconv_0", "deconv_1", "deconv_2"]
+    upsamplers = [layer for layer in generator.layers if isinstance(layer, keras.layers.UpSampling2D)]
+    assert [(layer.name, layer.interpolation) for layer in upsamplers] == [("upsample_to_image", output_upsampling)]
+    to_image = generator.get_layer("to_image")
+    assert isinstance(to_image, keras.layers.Conv2D) and not isinstance(to_image, keras.layers.Conv2DTranspose)
+    assert to_image.strides == (1, 1) and to_image.input.shape[1:3] == (64, 64)
+
+
+def test_output_upsampling_transpose_keeps_transposed_convs_after_resize_blocks():
+    generator = networks.build_deconv_generator(
+        8, (28, 28, 1), base_shape=[7, 7, 8], filters=[8], kernel_size=4, strides=2, upsampling="nearest",
+        output_layer="conv_transpose", output_kernel_size=4, output_strides=2, output_upsampling="transpose",
+    )
+    assert isinstance(generator.get_layer("conv_0"), keras.layers.Conv2D)
+    assert isinstance(generator.get_layer("to_image"), keras.layers.Conv2DTranspose)
+    assert generator.output_shape == (None, 28, 28, 1)
+
+
+def test_generator_rejects_an_unknown_output_upsampling():
+    with pytest.raises(ValueError, match="output_upsampling"):
+        networks.build_deconv_generator(4, (8, 8, 1), base_shape=[4, 4, 2], filters=[2], output_strides=2,
+                                        output_layer="conv_transpose", output_upsampling="cubic")

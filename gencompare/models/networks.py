@@ -158,6 +158,7 @@ def build_deconv_generator(
     output_strides=1,
     output_activation="sigmoid",
     upsampling="transpose",
+    output_upsampling=None,
     name="generator",
 ):
     """Builds `Dense → Reshape(base_shape) → upsampling blocks → output conv → activation`.
@@ -190,6 +191,10 @@ def build_deconv_generator(
             size (no checkerboard pattern from uneven kernel overlap). Blocks with stride 1 are a
             stride-1 `Conv2DTranspose` or `Conv2D` respectively. The layers keep their weight
             shapes' roles but not their names: resize blocks are `upsample_i` + `conv_i`.
+        output_upsampling: the same choice for the `"conv_transpose"` output layer alone; None
+            (default): as `upsampling`. With transposed-conv blocks, `"nearest"` here puts a
+            resize-conv only in the layer that draws the pixels, where few output channels keep
+            the full-resolution conv cheap.
         name: name of the returned functional model.
 
     Returns:
@@ -203,8 +208,10 @@ def build_deconv_generator(
     if output_layer == "conv" and output_strides != 1:
         raise ValueError("`output_strides` applies only to output_layer='conv_transpose'.")
     _check_activation(output_activation, "output_activation")
-    if upsampling not in UPSAMPLING_MODES:
-        raise ValueError(f"Unknown upsampling {upsampling!r}; choose one of {UPSAMPLING_MODES}.")
+    output_upsampling = upsampling if output_upsampling is None else output_upsampling
+    for argument, mode in (("upsampling", upsampling), ("output_upsampling", output_upsampling)):
+        if mode not in UPSAMPLING_MODES:
+            raise ValueError(f"Unknown {argument} {mode!r}; choose one of {UPSAMPLING_MODES}.")
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
     check_batch_norm(batch_norm)
@@ -232,12 +239,12 @@ def build_deconv_generator(
             x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
     channels = output_shape[-1]
-    if output_layer == "conv_transpose" and upsampling == "transpose":
+    if output_layer == "conv_transpose" and output_upsampling == "transpose":
         x = layers.Conv2DTranspose(
             channels, output_kernel_size, strides=output_strides, padding="same", name="to_image"
         )(x)
     elif output_layer == "conv_transpose":
-        x = _resize_conv(x, channels, output_kernel_size, output_strides, upsampling, use_bias=True,
+        x = _resize_conv(x, channels, output_kernel_size, output_strides, output_upsampling, use_bias=True,
                          name="to_image", upsample_name="upsample_to_image")
     else:
         x = layers.Conv2D(channels, output_kernel_size, padding="same", name="to_image")(x)
