@@ -125,6 +125,21 @@ def test_kid_is_seeded_and_shrinks_subsets_to_the_smaller_set():
         distances.kernel_inception_distance(a, b, subsets=0)
 
 
+def test_kid_from_precomputed_kernels_equals_the_per_subset_estimates(monkeypatch):
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal((60, 5)), rng.standard_normal((40, 5)) * 1.3 + 0.2
+    fast = distances.kernel_inception_distance(a, b, subsets=7, subset_size=25, seed=4)
+    # The same subsets, drawn in the same order, measured one by one with `unbiased_mmd_squared`.
+    draws = np.random.default_rng(4)
+    estimates = []
+    for _ in range(7):
+        rows_a, rows_b = draws.choice(60, 25, replace=False), draws.choice(40, 25, replace=False)
+        estimates.append(distances.unbiased_mmd_squared(a[rows_a], b[rows_b]))
+    assert fast == pytest.approx((np.mean(estimates), np.std(estimates)), rel=1e-9)
+    monkeypatch.setattr(distances, "KID_PRECOMPUTED_KERNEL_ENTRIES", 0)  # large sets: subset by subset
+    assert distances.kernel_inception_distance(a, b, subsets=7, subset_size=25, seed=4) == pytest.approx(fast, rel=1e-9)
+
+
 # -- precision and recall ----------------------------------------------------------------------
 
 def _two_modes(rng, count_per_mode, dims=2):

@@ -209,14 +209,39 @@ def kernel_inception_distance(features_a, features_b, *, subsets=100, subset_siz
         )
     size = min(int(subset_size), a.shape[0], b.shape[0])
     rng = np.random.default_rng(seed)
-    estimates = [
-        unbiased_mmd_squared(
-            a[rng.choice(a.shape[0], size, replace=False)],
-            b[rng.choice(b.shape[0], size, replace=False)],
-        )
-        for _ in range(int(subsets))
-    ]
+    draws = [(rng.choice(a.shape[0], size, replace=False), rng.choice(b.shape[0], size, replace=False))
+             for _ in range(int(subsets))]
+    if (a.shape[0] + b.shape[0]) ** 2 <= KID_PRECOMPUTED_KERNEL_ENTRIES:
+        estimates = _subset_mmd_squared(a, b, draws)
+    else:
+        estimates = [unbiased_mmd_squared(a[rows_a], b[rows_b]) for rows_a, rows_b in draws]
     return float(np.mean(estimates)), float(np.std(estimates))
+
+
+# Up to this many entries (5 000 samples in all: kernel matrices of ~200 MB in float64 at most) the
+# kernels of `kernel_inception_distance` are computed once for all subsets.
+KID_PRECOMPUTED_KERNEL_ENTRIES = 5_000**2
+
+
+def _subset_mmd_squared(a, b, draws):
+    """`[unbiased_mmd_squared(a[rows_a], b[rows_b]) for rows_a, rows_b in draws]`, with each kernel
+    entry computed once: a subset's kernel sum is `sᵀ K s` for its 0/1 indicator vector `s`, so all
+    subsets' sums come from one matrix product per kernel (several times faster for 100 subsets)."""
+    def indicators(draws_of_one_side, samples):
+        matrix = np.zeros((len(draws_of_one_side), samples))
+        for row, chosen in enumerate(draws_of_one_side):
+            matrix[row, chosen] = 1.0
+        return matrix
+
+    select_a = indicators([rows_a for rows_a, _ in draws], a.shape[0])
+    select_b = indicators([rows_b for _, rows_b in draws], b.shape[0])
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    kernel_aa, kernel_bb, kernel_ab = polynomial_kernel(a64, a64), polynomial_kernel(b64, b64), polynomial_kernel(a64, b64)
+    count = len(draws[0][0])
+    within_a = np.sum((select_a @ kernel_aa) * select_a, axis=1) - select_a @ np.diag(kernel_aa)
+    within_b = np.sum((select_b @ kernel_bb) * select_b, axis=1) - select_b @ np.diag(kernel_bb)
+    across = np.sum((select_a @ kernel_ab) * select_b, axis=1) / (count * count)
+    return list((within_a + within_b) / (count * (count - 1)) - 2 * across)
 
 
 # ----------------------------------------------------------------------------------------------
