@@ -224,7 +224,8 @@ KID_PRECOMPUTED_KERNEL_ENTRIES = 5_000**2
 
 
 def _subset_mmd_squared(a, b, draws):
-    """`[unbiased_mmd_squared(a[rows_a], b[rows_b]) for rows_a, rows_b in draws]`, with each kernel
+    """For float64 features (as `check_features` returns them):
+    `[unbiased_mmd_squared(a[rows_a], b[rows_b]) for rows_a, rows_b in draws]`, with each kernel
     entry computed once: a subset's kernel sum is `sᵀ K s` for its 0/1 indicator vector `s`, so all
     subsets' sums come from one matrix product per kernel (several times faster for 100 subsets)."""
     def indicators(draws_of_one_side, samples):
@@ -235,8 +236,7 @@ def _subset_mmd_squared(a, b, draws):
 
     select_a = indicators([rows_a for rows_a, _ in draws], a.shape[0])
     select_b = indicators([rows_b for _, rows_b in draws], b.shape[0])
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    kernel_aa, kernel_bb, kernel_ab = polynomial_kernel(a64, a64), polynomial_kernel(b64, b64), polynomial_kernel(a64, b64)
+    kernel_aa, kernel_bb, kernel_ab = polynomial_kernel(a, a), polynomial_kernel(b, b), polynomial_kernel(a, b)
     count = len(draws[0][0])
     within_a = np.sum((select_a @ kernel_aa) * select_a, axis=1) - select_a @ np.diag(kernel_aa)
     within_b = np.sum((select_b @ kernel_bb) * select_b, axis=1) - select_b @ np.diag(kernel_bb)
