@@ -62,6 +62,21 @@ def test_swd_is_zero_for_identical_sets_and_seeded():
     assert first["swd_mean"] > 0
 
 
+def test_swd_is_the_same_on_one_thread_and_on_several(monkeypatch):
+    # The direction groups and the two sets' descriptors run in threads; every random draw is made
+    # before they start, so the distance must not depend on the number of cores.
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    settings = dict(FAST, repeats=4, min_resolution=8, seed=5)
+    results = {}
+    for cores in (1, 2, 4):
+        monkeypatch.setattr(swd.os, "cpu_count", lambda cores=cores: cores)
+        results[cores] = swd.sliced_wasserstein_distance(a, b, **settings)
+    assert results[1]["swd_mean"] > 0
+    assert results[1] == results[2] == results[4]
+
+
 def test_swd_accepts_each_sets_own_value_range():
     images = np.random.default_rng(6).integers(0, 256, (8, 16, 16, 1), dtype=np.uint8)
     as_signed = images.astype(np.float32) / 127.5 - 1.0

@@ -11,6 +11,9 @@ levels compare layout and colour blobs.
 Papers print the values ×10³.
 """
 
+import concurrent.futures
+import os
+
 import numpy as np
 import scipy.ndimage
 from tqdm.auto import tqdm
@@ -21,6 +24,22 @@ from gencompare.metrics.images import to_unit_range
 BINOMIAL_FILTER = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 # Images per pyramid batch: 1000 × 64×64×3 float32 is 50 MB per pyramid level.
 PYRAMID_BATCH = 1000
+
+
+def _threads(tasks):
+    """Worker threads for `tasks` independent NumPy jobs: NumPy's sorts, filters and reductions
+    release the GIL, so the two sets' descriptors and the direction groups run on all cores. The
+    results do not depend on it: every job's random draws are made before the jobs start."""
+    return max(1, min(tasks, os.cpu_count() or 1))
+
+
+def _in_threads(function, arguments):
+    """`[function(*a) for a in arguments]`, run in `_threads` threads, results in order."""
+    arguments = list(arguments)
+    if _threads(len(arguments)) == 1:
+        return [function(*argument) for argument in arguments]
+    with concurrent.futures.ThreadPoolExecutor(_threads(len(arguments))) as pool:
+        return list(pool.map(lambda argument: function(*argument), arguments))
 
 
 def _blur(images, scale=1.0):
@@ -129,16 +148,19 @@ def sliced_wasserstein(descriptors_a, descriptors_b, *, projections=512, repeats
     if projections % repeats:
         raise ValueError(f"`projections` ({projections}) must be a multiple of `repeats` ({repeats}).")
     rng = np.random.default_rng(seed)
-    distances = []
+    groups = []
     for _ in range(repeats):
         directions = rng.standard_normal((descriptors_a.shape[1], projections // repeats))
-        directions = (directions / np.linalg.norm(directions, axis=0, keepdims=True)).astype(np.float32)
+        groups.append((directions / np.linalg.norm(directions, axis=0, keepdims=True)).astype(np.float32))
+
+    def group_distance(directions):
         # (directions, points) layout: each row is sorted contiguously, several times faster than
         # sorting the columns of (points, directions).
         projected_a = np.sort(directions.T @ descriptors_a.T, axis=1)
         projected_b = np.sort(directions.T @ descriptors_b.T, axis=1)
-        distances.append(np.abs(projected_a - projected_b).mean(dtype=np.float64))
-    return float(np.mean(distances))
+        return np.abs(projected_a - projected_b).mean(dtype=np.float64)
+
+    return float(np.mean(_in_threads(group_distance, [(directions,) for directions in groups])))
 
 
 def sliced_wasserstein_distance(images_a, images_b, *, value_range=None, value_range_b=None,
@@ -184,11 +206,11 @@ def sliced_wasserstein_distance(images_a, images_b, *, value_range=None, value_r
     # set per level; holding every level at once would triple that.
     for level, resolution in enumerate(resolutions):
         level_seed, projection_seed = rng.integers(2**31, size=2)
-        descriptors = [
-            level_descriptors(images, level, len(resolutions), patches_per_image=patches_per_image,
-                              patch_size=patch_size, seed=level_seed, progress=progress)
-            for images in (a, b)
-        ]
+        descriptors = _in_threads(
+            lambda images: level_descriptors(images, level, len(resolutions), patches_per_image=patches_per_image,
+                                             patch_size=patch_size, seed=level_seed, progress=progress),
+            [(a,), (b,)],
+        )
         results[f"swd_{resolution}"] = sliced_wasserstein(
             *descriptors, projections=projections, repeats=repeats, seed=projection_seed
         )
