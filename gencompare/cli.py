@@ -302,7 +302,7 @@ def add_report_command(subparsers):
 REPORT_EXAMPLES = """\
 examples:
   python -m gencompare report                       # profile from GENCOMPARE_PROFILE (default smoke)
-  python -m gencompare report --profile quick       # about 33 minutes on a 2-core CPU; writes reports/
+  python -m gencompare report --profile quick       # writes reports/; README gives its measured time
   python -m gencompare report --profile quick --datasets mnist cats --out /tmp/report
 """
 

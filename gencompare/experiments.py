@@ -74,7 +74,8 @@ PROFILES = {
                          "of training); the pictures are not meant to look like anything", 200, 1, 1, "off",
                 curve_points=2, curve_count=100, disposable=True),
         Profile("quick", "the fast presets, sized so that a dataset's VAE and GAN train about equally long and "
-                         "the whole report takes about 30 minutes on a 2-core CPU", 2000, 1, 5, "auto",
+                         "the whole report takes about half an hour on a 2-core CPU (the README gives the measured time)",
+                2000, 1, 5, "auto",
                 curve_points=5, curve_count=500),
         Profile("full", "each seed's own hyper-parameters (preset batch size and epochs, all images): "
                         "hours on a GPU", 10_000, 5, 10, "auto", curve_points=10, curve_count=2000),

@@ -1,7 +1,7 @@
 """The report's words: metrics tables, sentences generated from the numbers, and the README text.
 
     python -m gencompare report                         # profile from GENCOMPARE_PROFILE, else smoke
-    python -m gencompare report --profile quick         # about 33 minutes on a 2-core CPU (mnist, cats, anime)
+    python -m gencompare report --profile quick         # mnist, cats, anime; README gives its measured time
 
 `gencompare.experiments.make_report` trains (or reuses) and evaluates the runs of the experiment table
 and draws the figures; this module turns those results into Markdown. Every number and sentence is
