@@ -89,3 +89,12 @@ def test_batches_are_read_from_the_array_itself_not_from_an_embedded_copy():
     dataset = to_dataset(images, 4, shuffle=False)
     images[:] = 200
     assert np.all(np.rint(next(iter(dataset)).numpy() * 255) == 200)
+
+
+def test_training_pipeline_runs_without_the_autotuner():
+    # With tf.data's autotuner on, destroying an epoch's iterator stalled the next epoch's first step
+    # by seconds at random (see `pipeline_options`); a pipeline built by `to_dataset` must not use it.
+    images = np.zeros((8, 4, 4, 1), np.uint8)
+    dataset = to_dataset(images, 4)
+    assert dataset.options().autotune.enabled is False
+    assert len(list(dataset)) == 2
