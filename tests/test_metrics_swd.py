@@ -73,8 +73,19 @@ def test_swd_is_the_same_on_one_thread_and_on_several(monkeypatch):
     for cores in (1, 2, 4):
         monkeypatch.setattr(swd.os, "cpu_count", lambda cores=cores: cores)
         results[cores] = swd.sliced_wasserstein_distance(a, b, **settings)
+    monkeypatch.setattr(swd, "THREAD_MEMORY_BYTES", 1)  # memory allows one group at a time
+    results["memory-bound"] = swd.sliced_wasserstein_distance(a, b, **settings)
     assert results[1]["swd_mean"] > 0
-    assert results[1] == results[2] == results[4]
+    assert results[1] == results[2] == results[4] == results["memory-bound"]
+
+
+def test_threads_are_bounded_by_cores_tasks_and_memory(monkeypatch):
+    monkeypatch.setattr(swd.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(swd, "THREAD_MEMORY_BYTES", 1000)
+    assert swd._threads(4) == 4
+    assert swd._threads(16) == 8
+    assert swd._threads(4, bytes_per_task=300) == 3
+    assert swd._threads(4, bytes_per_task=5000) == 1
 
 
 def test_swd_accepts_each_sets_own_value_range():
