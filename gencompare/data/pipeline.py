@@ -89,7 +89,7 @@ def pipeline_options():
 
     Keras makes a new iterator every epoch, and destroying the last one with tf.data's autotuner on
     stalled the next epoch's first step by 2–50 s at random on a 2-core CPU (measured on 16 000 MNIST
-    digits × 5 epochs: 0.5–13.6 s for an epoch's first step with it, 0.5 s every epoch without; a
+    digits × 5 epochs: 0.5–19.5 s for an epoch's first step with it, 0.5 s every epoch without; a
     2-epoch MNIST VAE once took 158 s instead of 107). The stall counts as training time, so it also
     skewed the report's equal-time budgets. Without the autotuner, `AUTOTUNE` parallelism and
     prefetching fall back to fixed values that keep up with the model here: epochs are as fast.

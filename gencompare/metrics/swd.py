@@ -40,14 +40,14 @@ def _threads(tasks, bytes_per_task=0):
     return max(1, min(tasks, os.cpu_count() or 1, by_memory))
 
 
-def _in_threads(function, arguments, bytes_per_task=0):
-    """`[function(*a) for a in arguments]`, run in `_threads` threads, results in order."""
-    arguments = list(arguments)
-    threads = _threads(len(arguments), bytes_per_task)
+def _in_threads(function, items, bytes_per_task=0):
+    """`[function(item) for item in items]`, run in `_threads` threads, results in order."""
+    items = list(items)
+    threads = _threads(len(items), bytes_per_task)
     if threads == 1:
-        return [function(*argument) for argument in arguments]
+        return [function(item) for item in items]
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda argument: function(*argument), arguments))
+        return list(pool.map(function, items))
 
 
 def _blur(images, scale=1.0):
@@ -170,7 +170,7 @@ def sliced_wasserstein(descriptors_a, descriptors_b, *, projections=512, repeats
 
     # Each group holds both sets' sorted projections (float32) and their difference.
     group_bytes = 3 * 4 * (projections // repeats) * descriptors_a.shape[0]
-    return float(np.mean(_in_threads(group_distance, [(directions,) for directions in groups], group_bytes)))
+    return float(np.mean(_in_threads(group_distance, groups, group_bytes)))
 
 
 def sliced_wasserstein_distance(images_a, images_b, *, value_range=None, value_range_b=None,
@@ -219,7 +219,7 @@ def sliced_wasserstein_distance(images_a, images_b, *, value_range=None, value_r
         descriptors = _in_threads(
             lambda images: level_descriptors(images, level, len(resolutions), patches_per_image=patches_per_image,
                                              patch_size=patch_size, seed=level_seed, progress=progress),
-            [(a,), (b,)],
+            [a, b],
         )
         results[f"swd_{resolution}"] = sliced_wasserstein(
             *descriptors, projections=projections, repeats=repeats, seed=projection_seed
