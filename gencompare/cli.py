@@ -106,7 +106,8 @@ def add_training_arguments(parser):
     group.add_argument("--image-size", type=int, help="resize images to this side length")
     group.add_argument("--epochs", type=int, help="number of epochs (with --resume: the new total)")
     group.add_argument("--batch-size", type=int)
-    group.add_argument("--learning-rate", type=float, help="(with --resume: replaces the saved rate)")
+    group.add_argument("--learning-rate", type=float,
+                       help="a GAN preset's separate D/G rates are scaled by the same factor (with --resume: replaces the saved rate)")
     group.add_argument("--seed", type=int, help="seed of every random source (default: 0)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"),
                        help="XLA compilation (default: auto, which is off on CPU-only machines)")

@@ -83,8 +83,18 @@ def model_arguments(preset, settings, image_shape):
 
 
 def training_arguments(preset, settings):
-    """The preset's training settings with the run's overrides applied."""
+    """The preset's training settings with the run's overrides applied.
+
+    A `learning_rate` override sets the shared rate; a GAN preset's own per-network rates
+    (`d_learning_rate`, `g_learning_rate`) are scaled by the same factor, so that their ratio (the
+    preset's TTUR) is kept and `--learning-rate` changes every optimizer, never only some of them.
+    """
     training = dict(preset.training)
+    if settings.learning_rate is not None:
+        factor = float(settings.learning_rate) / float(training["learning_rate"])
+        for name in ("d_learning_rate", "g_learning_rate"):
+            if name in training:
+                training[name] = float(training[name]) * factor
     for name in ("epochs", "batch_size", "learning_rate", "limit"):
         value = getattr(settings, name)
         if value is not None:

@@ -45,8 +45,9 @@ def test_nested_models_are_counted_once():
 
 def test_the_mnist_dcgan_by_hand():
     gan = GAN.from_preset("mnist_fast", seed=0)
-    base = gan.generator.get_layer(index=1).units // 49  # Dense 100 → 7×7×base, then base/2, then 1 channel
-    generator = 2 * 100 * 49 * base + 2 * 49 * base * 16 * (base // 2) + 2 * 196 * (base // 2) * 16 * 1
+    latent = gan.latent_dim
+    base = gan.generator.get_layer(index=1).units // 49  # Dense latent → 7×7×base, then base/2, then 1 channel
+    generator = 2 * latent * 49 * base + 2 * 49 * base * 16 * (base // 2) + 2 * 196 * (base // 2) * 16 * 1
     assert flops.forward_flops(gan.generator) == generator
 
 

@@ -131,6 +131,20 @@ def test_optimizer_beta_2_per_network():
     assert train.make_optimizer({"learning_rate": 1e-3}).beta_2 == 0.999  # Adam's default when unset
 
 
+def test_learning_rate_override_keeps_a_gan_presets_ttur_ratio():
+    from gencompare.models.presets import Preset, training
+
+    preset = Preset("p", "mnist", "test", {}, training(1e-3, 32, 2, g_learning_rate=4e-3))
+    overridden = train.training_arguments(preset, train.RunSettings(model="gan", learning_rate=2e-4))
+    assert overridden["learning_rate"] == pytest.approx(2e-4)
+    assert overridden["g_learning_rate"] == pytest.approx(8e-4)  # 4 × the shared rate, as in the preset
+    assert "d_learning_rate" not in overridden
+    assert train.make_optimizer(overridden, "d_").learning_rate.numpy() == pytest.approx(2e-4)
+    assert train.make_optimizer(overridden, "g_").learning_rate.numpy() == pytest.approx(8e-4)
+    unchanged = train.training_arguments(preset, train.RunSettings(model="gan"))
+    assert (unchanged["learning_rate"], unchanged["g_learning_rate"]) == (1e-3, 4e-3)
+
+
 # ----------------------------------------------------------------------------------------------
 # Training runs on real MNIST
 # ----------------------------------------------------------------------------------------------
