@@ -164,6 +164,11 @@ def frechet_distance(features_a, features_b):
 # Kernel Inception distance
 # ----------------------------------------------------------------------------------------------
 
+# Up to this many entries (5 000 samples in all: kernel matrices of ~200 MB in float64 at most) the
+# kernels of `kernel_inception_distance` are computed once for all subsets.
+KID_PRECOMPUTED_KERNEL_ENTRIES = 5_000**2
+
+
 def polynomial_kernel(x, y):
     """The KID kernel `k(x, y) = (x·y / dims + 1)³` for all pairs of rows of `x` and `y`."""
     return (x @ y.T / x.shape[1] + 1.0) ** 3
@@ -216,11 +221,6 @@ def kernel_inception_distance(features_a, features_b, *, subsets=100, subset_siz
     else:
         estimates = [unbiased_mmd_squared(a[rows_a], b[rows_b]) for rows_a, rows_b in draws]
     return float(np.mean(estimates)), float(np.std(estimates))
-
-
-# Up to this many entries (5 000 samples in all: kernel matrices of ~200 MB in float64 at most) the
-# kernels of `kernel_inception_distance` are computed once for all subsets.
-KID_PRECOMPUTED_KERNEL_ENTRIES = 5_000**2
 
 
 def _subset_mmd_squared(a, b, draws):
