@@ -484,7 +484,7 @@ def test_two_epochs_on_real_mnist_change_the_samples(real_data_dir):
 # -- recipes: DiffAugment, spectral norm, resize-conv, R1, half-life EMA -------------------------------
 
 ALL_OPTIONS = {
-    "generator": {**TINY_GENERATOR, "upsampling": "bilinear", "output_upsampling": "nearest"},
+    "generator": {**TINY_GENERATOR, "upsampling": "bilinear", "output_upsampling": "nearest", "blur": "all"},
     "discriminator": {"filters": [4, 8], "activation": "leaky_relu", "spectral_norm": True},
     "augment": "translation,cutout,color",
     "ema_halflife_images": 40,
@@ -503,7 +503,7 @@ def test_every_recipe_option_survives_a_keras_round_trip(tmp_path):
     assert config["augment"] == "color,translation,cutout"
     assert (config["ema_halflife_images"], config["ema_rampup"]) == (40.0, 0.5)
     assert config["generator"]["upsampling"] == "bilinear" and config["discriminator"]["spectral_norm"] is True
-    assert config["generator"]["output_upsampling"] == "nearest"
+    assert config["generator"]["output_upsampling"] == "nearest" and config["generator"]["blur"] == "all"
     assert (loaded.r1_weight, loaded.r1_every) == (2.0, 2)
     assert loaded.get_compile_config()["r1_weight"] == 2.0
     np.testing.assert_array_equal(loaded.sample(8, seed=4), gan.sample(8, seed=4))

@@ -186,3 +186,41 @@ def test_generator_rejects_an_unknown_output_upsampling():
     with pytest.raises(ValueError, match="output_upsampling"):
         networks.build_deconv_generator(4, (8, 8, 1), base_shape=[4, 4, 2], filters=[2], output_strides=2,
                                         output_layer="conv_transpose", output_upsampling="cubic")
+
+
+# -- the binomial blur after upsampling --------------------------------------------------------------
+
+FACE_SPEC = {"base_shape": [4, 4, 16], "filters": [16, 8, 8], "kernel_size": 4, "strides": 2, "batch_norm": True,
+             "output_layer": "conv_transpose", "output_kernel_size": 4, "output_strides": 2, "output_activation": "tanh"}
+
+
+@pytest.mark.parametrize("blur, names", [(None, []), ("output", ["blur_to_image"]),
+                                         ("all", ["blur_0", "blur_1", "blur_2", "blur_to_image"])])
+def test_blur_follows_the_upsampling_layers_it_names(blur, names):
+    generator = networks.build_deconv_generator(8, (64, 64, 3), blur=blur, **FACE_SPEC)
+    assert [layer.name for layer in generator.layers if layer.name.startswith("blur")] == names
+    assert generator.output_shape == (None, 64, 64, 3)
+    if blur == "all":  # the filter comes before the BatchNorm of its block
+        order = [layer.name for layer in generator.layers]
+        assert order.index("deconv_0") < order.index("blur_0") < order.index("bn_0")
+
+
+def test_a_blurred_generator_cannot_draw_a_checkerboard():
+    """Whatever the weights, the image before tanh is a low-passed one: its Nyquist component is 0."""
+    generator = networks.build_deconv_generator(8, (64, 64, 3), blur="output", **{**FACE_SPEC, "output_activation": "linear"})
+    plain = networks.build_deconv_generator(8, (64, 64, 3), **{**FACE_SPEC, "output_activation": "linear"})
+    rows, cols = np.indices((64, 64))
+    checkerboard = np.where((rows + cols) % 2 == 0, 1.0, -1.0)
+
+    def nyquist_share(network):
+        """The checkerboard component's amplitude relative to the mean absolute pixel."""
+        images = np.asarray(network(np.random.default_rng(0).normal(size=(4, 8)).astype("float32")), "float64")
+        return (np.abs(np.einsum("bhwc,hw->bc", images, checkerboard)) / (64 * 64)).max() / np.abs(images).mean()
+
+    assert nyquist_share(generator) < 1e-4  # float32 round-off
+    assert nyquist_share(plain) > 1e-2
+
+
+def test_generator_rejects_an_unknown_blur():
+    with pytest.raises(ValueError, match="Unknown blur 'gaussian'"):
+        networks.build_deconv_generator(8, (64, 64, 3), blur="gaussian", **FACE_SPEC)

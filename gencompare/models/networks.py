@@ -15,11 +15,16 @@ Architectures are described by plain keyword arguments (ints, strings, lists) so
 import keras
 from keras import layers
 
+from gencompare.models.blur import BinomialBlur
+
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "tanh", "sigmoid", "linear")
 OUTPUT_LAYERS = ("conv", "conv_transpose")
 # How a generator block doubles the resolution: a stride-2 transposed conv (DCGAN), or a resize
 # followed by a stride-1 conv ("resize-convolution", Odena et al., 2016: no checkerboard artefacts).
 UPSAMPLING_MODES = ("transpose", "nearest", "bilinear")
+# Where a generator applies the fixed binomial low-pass filter (`blur.BinomialBlur`): nowhere, after
+# the layer that draws the pixels, or after every layer that upsamples (StyleGAN's placement).
+BLUR_MODES = (None, "output", "all")
 # `batch_norm` values: off, statistics over the global batch (synchronized across the replicas of a
 # tf.distribute strategy; True means the same), or per-replica statistics (no all-reduce per layer).
 BATCH_NORM_MODES = (False, True, "sync", "local")
@@ -159,6 +164,7 @@ def build_deconv_generator(
     output_activation="sigmoid",
     upsampling="transpose",
     output_upsampling=None,
+    blur=None,
     name="generator",
 ):
     """Builds `Dense → Reshape(base_shape) → upsampling blocks → output conv → activation`.
@@ -195,6 +201,11 @@ def build_deconv_generator(
             (default): as `upsampling`. With transposed-conv blocks, `"nearest"` here puts a
             resize-conv only in the layer that draws the pixels, where few output channels keep
             the full-resolution conv cheap.
+        blur: where a fixed `[1, 2, 1]` binomial low-pass filter (`blur.BinomialBlur`, no weights)
+            follows a layer: None (nowhere, default), `"output"` (after the layer that draws the
+            image, before the output activation: no pixel-level checkerboard can survive it) or
+            `"all"` (also after every block with stride > 1, before its BatchNorm; as StyleGAN
+            filters after each upsampling).
         name: name of the returned functional model.
 
     Returns:
@@ -212,6 +223,8 @@ def build_deconv_generator(
     for argument, mode in (("upsampling", upsampling), ("output_upsampling", output_upsampling)):
         if mode not in UPSAMPLING_MODES:
             raise ValueError(f"Unknown {argument} {mode!r}; choose one of {UPSAMPLING_MODES}.")
+    if blur not in BLUR_MODES:
+        raise ValueError(f"Unknown blur {blur!r}; choose one of {BLUR_MODES}.")
     kernel_sizes = _per_layer(kernel_size, len(filters), "kernel_size")
     strides = _per_layer(strides, len(filters), "strides")
     check_batch_norm(batch_norm)
@@ -235,6 +248,8 @@ def build_deconv_generator(
         else:
             x = _resize_conv(x, width, kernel, stride, upsampling, use_bias=not batch_norm, name=f"conv_{index}",
                              upsample_name=f"upsample_{index}")
+        if blur == "all" and stride != 1:
+            x = BinomialBlur(name=f"blur_{index}")(x)
         if batch_norm:
             x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
         x = activation_layer(activation, leaky_slope=leaky_slope, name=f"act_{index}")(x)
@@ -248,6 +263,8 @@ def build_deconv_generator(
                          name="to_image", upsample_name="upsample_to_image")
     else:
         x = layers.Conv2D(channels, output_kernel_size, padding="same", name="to_image")(x)
+    if blur is not None:
+        x = BinomialBlur(name="blur_to_image")(x)
     outputs = layers.Activation(output_activation, dtype="float32", name="image")(x)
 
     built_shape = tuple(outputs.shape[1:])
