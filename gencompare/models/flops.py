@@ -2,7 +2,7 @@
 
 Convention (the one papers use for "training FLOPs"): a multiply-add counts as **2 FLOPs**; only
 `Dense`, `Conv2D` and `Conv2DTranspose` layers are counted (they are all but a few percent of the
-work; normalisation, activations, resizing and the loss are left out), and a backward pass costs
+work; normalisation, activations, resizing, fixed blurs and the loss are left out), and a backward pass costs
 **twice** its forward pass (gradients with respect to the inputs and to the weights). So training
 an image through a network costs 3 × its forward FLOPs. Per training image:
 
