@@ -188,7 +188,7 @@ def _quarter_width_dcgan_faces(dataset, name):
               "seeds 0/1: cats 0.054/0.052 with the blur, 0.094/0.071 without; anime 0.056/0.056 with, "
               "0.062/0.063 without. Without it the transposed convs leave a fine pixel grid in every "
               "sample; the blur removes it for ~25 % more seconds per step, and is still ahead at equal "
-              "seconds. Blur on the output layer only: cats 0.061/0.082, anime 0.076 (seed 0), a coarser "
+              "seconds. Blur on the output layer only: cats 0.061/0.082, anime 0.076/0.060, a coarser "
               "grid stays. Without the blur, latent 128 and one rate 5e-4 scored 0.110/0.092 on cats; "
               "generator 2e-3 0.107, latent 16 0.096 (seed 0); batch 64 0.119 after 600 steps; lr 1e-3 "
               "for both collapsed (SWD 0.19); with the blur, generator 5e-4 0.071 (anime, seed 1). The "
