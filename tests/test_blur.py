@@ -63,3 +63,9 @@ def test_the_taps_survive_the_config():
     assert clone.taps == (1.0, 4.0, 6.0, 4.0, 1.0) and clone.name == "wide"
     images = np.random.default_rng(1).normal(size=(1, 7, 7, 1)).astype("float32")
     np.testing.assert_array_equal(np.asarray(clone(images)), np.asarray(layer(images)))
+
+
+@pytest.mark.parametrize("shape, message", [((1, 8, 8), "height, width, channels"), ((1, 1, 8, 2), "must exceed 1")])
+def test_inputs_it_cannot_filter_raise_value_error(shape, message):
+    with pytest.raises(ValueError, match=message):
+        BinomialBlur()(np.zeros(shape, "float32"))

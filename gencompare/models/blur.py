@@ -42,6 +42,18 @@ class BinomialBlur(keras.layers.Layer):
         self._kernel = binomial_kernel(taps)
         self.taps = tuple(float(tap) for tap in taps)
 
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"BinomialBlur needs (batch, height, width, channels) inputs, got shape {input_shape}.")
+        radius = len(self.taps) // 2
+        if any(size is not None and size <= radius for size in input_shape[1:3]):
+            raise ValueError(
+                f"BinomialBlur with {len(self.taps)} taps reflects {radius} pixel(s) at each border, so height "
+                f"and width must exceed {radius}; got shape {input_shape}. Blur after a larger layer or use "
+                f"fewer taps."
+            )
+        super().build(input_shape)
+
     def call(self, inputs):
         radius = len(self.taps) // 2
         channels = inputs.shape[-1]
