@@ -25,7 +25,8 @@ Training recipes, all off by default (the seed presets are unchanged), all store
   (Odena et al., 2016), against checkerboard artefacts.
 * `generator={"blur": "all" | "output", ...}`: a fixed binomial low-pass filter after each upsampling
   (StyleGAN's placement) or after the pixel layer only (`gencompare.models.blur`): no pixel-level
-  checkerboard, at the cost of one small depthwise conv per upsampling.
+  checkerboard, at the cost of one small depthwise conv per upsampling. Off in the fast presets: at
+  the quick budget the discriminator wins against it (`benchmarks/gan_tuning.md`).
 * `augment="translation,cutout,color"`: DiffAugment (Zhao et al., 2020) on every image the
   discriminator sees in training, real and fake, in both phases (`gencompare.models.diffaugment`).
 * `compile(r1_weight=γ, r1_every=k)`: the R1 penalty on real images (Mescheder et al., 2018), lazily
