@@ -195,20 +195,28 @@ FACE_SPEC = {"base_shape": [4, 4, 16], "filters": [16, 8, 8], "kernel_size": 4, 
 
 
 @pytest.mark.parametrize("blur, names", [(None, []), ("output", ["blur_to_image"]),
+                                         ("hidden", ["blur_0", "blur_1", "blur_2"]),
                                          ("all", ["blur_0", "blur_1", "blur_2", "blur_to_image"])])
 def test_blur_follows_the_upsampling_layers_it_names(blur, names):
     generator = networks.build_deconv_generator(8, (64, 64, 3), blur=blur, **FACE_SPEC)
     assert [layer.name for layer in generator.layers if layer.name.startswith("blur")] == names
     assert generator.output_shape == (None, 64, 64, 3)
-    if blur == "all":  # the filter comes before the BatchNorm of its block
+    if blur in ("hidden", "all"):  # the filter comes before the BatchNorm of its block
         order = [layer.name for layer in generator.layers]
         assert order.index("deconv_0") < order.index("blur_0") < order.index("bn_0")
 
 
 def test_a_blurred_generator_cannot_draw_a_checkerboard():
-    """Whatever the weights, the image before tanh is a low-passed one: its Nyquist component is 0."""
+    """Whatever the weights, the image before tanh is a low-passed one: its Nyquist component is ~0.
+
+    Exactly 0 for a circular filter; the reflect padding leaks a little at the borders (the
+    row-alternating sum of a blurred row keeps `(x₀ + x₁) / 4`-sized edge terms), about 1e-4 of the
+    pixel scale at 64×64, against ≥ 1e-2 without the filter.
+    """
+    keras.utils.set_random_seed(0)
     generator = networks.build_deconv_generator(8, (64, 64, 3), blur="output", **{**FACE_SPEC, "output_activation": "linear"})
     plain = networks.build_deconv_generator(8, (64, 64, 3), **{**FACE_SPEC, "output_activation": "linear"})
+    hidden = networks.build_deconv_generator(8, (64, 64, 3), blur="hidden", **{**FACE_SPEC, "output_activation": "linear"})
     rows, cols = np.indices((64, 64))
     checkerboard = np.where((rows + cols) % 2 == 0, 1.0, -1.0)
 
@@ -217,8 +225,9 @@ def test_a_blurred_generator_cannot_draw_a_checkerboard():
         images = np.asarray(network(np.random.default_rng(0).normal(size=(4, 8)).astype("float32")), "float64")
         return (np.abs(np.einsum("bhwc,hw->bc", images, checkerboard)) / (64 * 64)).max() / np.abs(images).mean()
 
-    assert nyquist_share(generator) < 1e-4  # float32 round-off
+    assert nyquist_share(generator) < 1e-3
     assert nyquist_share(plain) > 1e-2
+    assert nyquist_share(hidden) > 1e-2  # "hidden" leaves the pixel layer free to draw the finest detail
 
 
 def test_generator_rejects_an_unknown_blur():

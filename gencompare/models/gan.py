@@ -23,8 +23,9 @@ Training recipes, all off by default (the seed presets are unchanged), all store
   and of the logit layer (Miyato et al., 2018; `keras.layers.SpectralNormalization`).
 * `generator={"upsampling": "nearest" | "bilinear", ...}`: resize + conv instead of transposed convs
   (Odena et al., 2016), against checkerboard artefacts.
-* `generator={"blur": "all" | "output", ...}`: a fixed binomial low-pass filter after each upsampling
-  (StyleGAN's placement) or after the pixel layer only (`gencompare.models.blur`): no pixel-level
+* `generator={"blur": "all" | "hidden" | "output", ...}`: a fixed binomial low-pass filter after each
+  upsampling (StyleGAN's placement), after the hidden upsamplings only, or after the pixel layer
+  only (`gencompare.models.blur`): no pixel-level
   checkerboard, at the cost of one small depthwise conv per upsampling. Off in the fast presets: at
   the quick budget the discriminator wins against it (`benchmarks/gan_tuning.md`).
 * `augment="translation,cutout,color"`: DiffAugment (Zhao et al., 2020) on every image the

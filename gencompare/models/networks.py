@@ -23,8 +23,9 @@ OUTPUT_LAYERS = ("conv", "conv_transpose")
 # followed by a stride-1 conv ("resize-convolution", Odena et al., 2016: no checkerboard artefacts).
 UPSAMPLING_MODES = ("transpose", "nearest", "bilinear")
 # Where a generator applies the fixed binomial low-pass filter (`blur.BinomialBlur`): nowhere, after
-# the layer that draws the pixels, or after every layer that upsamples (StyleGAN's placement).
-BLUR_MODES = (None, "output", "all")
+# the layer that draws the pixels, after every hidden layer that upsamples (the pixel layer stays free
+# to draw fine detail), or after both (StyleGAN filters after each upsampling).
+BLUR_MODES = (None, "output", "hidden", "all")
 # `batch_norm` values: off, statistics over the global batch (synchronized across the replicas of a
 # tf.distribute strategy; True means the same), or per-replica statistics (no all-reduce per layer).
 BATCH_NORM_MODES = (False, True, "sync", "local")
@@ -203,9 +204,10 @@ def build_deconv_generator(
             the full-resolution conv cheap.
         blur: where a fixed `[1, 2, 1]` binomial low-pass filter (`blur.BinomialBlur`, no weights)
             follows a layer: None (nowhere, default), `"output"` (after the layer that draws the
-            image, before the output activation: no pixel-level checkerboard can survive it) or
-            `"all"` (also after every block with stride > 1, before its BatchNorm; as StyleGAN
-            filters after each upsampling).
+            image, before the output activation: no pixel-level checkerboard can survive it),
+            `"hidden"` (after every block with stride > 1, before its BatchNorm, but not after the
+            pixel layer: the coarse grids of the inner layers go, the finest detail stays drawable)
+            or `"all"` (both; as StyleGAN filters after each upsampling).
         name: name of the returned functional model.
 
     Returns:
@@ -248,7 +250,7 @@ def build_deconv_generator(
         else:
             x = _resize_conv(x, width, kernel, stride, upsampling, use_bias=not batch_norm, name=f"conv_{index}",
                              upsample_name=f"upsample_{index}")
-        if blur == "all" and stride != 1:
+        if blur in ("hidden", "all") and stride != 1:
             x = BinomialBlur(name=f"blur_{index}")(x)
         if batch_norm:
             x = batch_norm_layer(batch_norm, name=f"bn_{index}")(x)
@@ -263,7 +265,7 @@ def build_deconv_generator(
                          name="to_image", upsample_name="upsample_to_image")
     else:
         x = layers.Conv2D(channels, output_kernel_size, padding="same", name="to_image")(x)
-    if blur is not None:
+    if blur in ("output", "all"):
         x = BinomialBlur(name="blur_to_image")(x)
     outputs = layers.Activation(output_activation, dtype="float32", name="image")(x)
 
