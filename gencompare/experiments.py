@@ -149,7 +149,7 @@ def _budgets(smoke, quick, full):
 # Measured (2-core AMD EPYC, float32): an MNIST VAE epoch 45-56 s and an MNIST GAN epoch (batch 32)
 # 44-55 s, depending on the invocation, hence 3 epochs each; an epoch of 8 000 faces 26-32 s for the
 # VAE and 28-46 s for the GAN at batch 32 (it varies between invocations), hence 5 VAE epochs against
-# 4 GAN epochs; `cats_fast` trains at batch 16 (more, cheaper steps), so 3 of its epochs.
+# 4 GAN epochs; `cats_fast` trains at batch 16 (twice the steps, an epoch 38-46 s), so 3 of its epochs.
 QUICK_FACE_IMAGES = 8000
 QUICK_EPOCHS = {"mnist-vae": 3, "mnist-gan": 3, "mnist-vae-2d": 1, "mnist-vae-gan": 2, "face-vae": 5, "face-gan": 4,
                 "cats-gan": 3}

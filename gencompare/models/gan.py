@@ -27,7 +27,8 @@ Training recipes, all off by default (the seed presets are unchanged), all store
   upsampling (StyleGAN's placement), after the hidden upsamplings only, or after the pixel layer
   only (`gencompare.models.blur`): no pixel-level
   checkerboard, at the cost of one small depthwise conv per upsampling. Off in the fast presets: at
-  the quick budget the discriminator wins against it (`benchmarks/gan_tuning.md`).
+  the quick budget the discriminator wins against it or the samples collapse
+  (`benchmarks/gan_tuning.md`).
 * `augment="translation,cutout,color"`: DiffAugment (Zhao et al., 2020) on every image the
   discriminator sees in training, real and fake, in both phases (`gencompare.models.diffaugment`).
 * `compile(r1_weight=γ, r1_every=k)`: the R1 penalty on real images (Mescheder et al., 2018), lazily
