@@ -4,7 +4,8 @@ Straight through the library, without `gencompare.train`'s run folders: `data.lo
 split) → `data.to_dataset` → `Model.from_preset` → `compile` (the preset's training settings, through
 `train.make_optimizer` / `train.GAN_COMPILE_OPTIONS`, as a run would) → `fit`, then
 `metrics.evaluate` on the **test** split. For a GAN with an EMA generator both the EMA and the raw
-generator are measured.
+generator are measured, and (unless the preset sets `ema_standing_statistics`) the EMA generator with
+standing BatchNorm statistics too ("ema_standing").
 
     python benchmarks/train_preset.py --preset mnist_fast --images 256000 --seed 0
     python benchmarks/train_preset.py --preset cats_fast --images 128000 --grid /tmp/cats.png
@@ -24,6 +25,11 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# Latents of the EMA generator's standing BatchNorm statistics, measured beside the copied ones
+# ("ema_standing") when the preset does not set `ema_standing_statistics` itself.
+STANDING_STATISTICS = 4096
 
 
 def parse_override(text):
@@ -118,7 +124,16 @@ def main(argv=None):
 
     def measure_both():
         if args.kind == "gan" and model.ema_generator is not None:
-            return {"ema": measure(model), "raw": measure(RawGenerator(model))}
+            results = {"ema": measure(model), "raw": measure(RawGenerator(model))}
+            if model.ema_standing_statistics is None:
+                # Also the EMA generator with its own BatchNorm statistics, then the copied ones back.
+                model.ema_standing_statistics = STANDING_STATISTICS
+                results["ema_standing"] = measure(model)
+                model.ema_standing_statistics, model._standing_statistics_at = None, None
+                for average, weight in zip(model.ema_generator.weights, model.generator.weights):
+                    if not weight.trainable:
+                        average.assign(weight)
+            return results
         return {"metrics": measure(model)}
 
     # Evaluation points: fit in chunks of `chunk` steps (one Keras "epoch" each, one iterator throughout).

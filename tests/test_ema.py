@@ -84,3 +84,82 @@ def test_halflife_decay_is_stylegans_schedule():
 def test_check_halflife_rejects_bad_settings(halflife, rampup):
     with pytest.raises(ValueError):
         ema.check_halflife(halflife, rampup)
+
+
+def two_batch_norm_network(seed=0):
+    """Dense → BN → ReLU → Dense → BN, with random weights and statistics far from the truth."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((3,), name="latent")
+    x = keras.layers.Dense(5, name="dense_0")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_0")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Dense(4, name="dense_1")(x)
+    outputs = keras.layers.BatchNormalization(name="bn_1")(x)
+    network = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(seed)
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.gamma.assign(rng.uniform(0.5, 2.0, size=layer.gamma.shape))
+            layer.beta.assign(rng.normal(size=layer.beta.shape))
+            layer.moving_mean.assign(rng.normal(size=layer.moving_mean.shape) * 3)
+            layer.moving_variance.assign(rng.uniform(5.0, 9.0, size=layer.moving_variance.shape))
+    return network
+
+
+def test_standing_statistics_are_the_exact_statistics_of_each_layers_inputs_in_inference_mode():
+    network = two_batch_norm_network()
+    latents = np.random.default_rng(1).normal(size=(1000, 3)).astype("float32")
+    assert ema.standing_statistics(network, latents, batch_size=128) == 2
+    for name in ("bn_0", "bn_1"):
+        layer = network.get_layer(name)
+        # The second layer's inputs are those of the network with the first already recomputed.
+        inputs = np.asarray(keras.Model(network.input, layer.input)(latents, training=False), "float64")
+        np.testing.assert_allclose(layer.moving_mean.numpy(), inputs.mean(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), inputs.var(0), rtol=1e-4)
+    # So in inference mode the output has mean beta and variance gamma² · v / (v + epsilon), exactly.
+    layer = network.get_layer("bn_1")
+    outputs = np.asarray(network(latents, training=False), "float64")
+    variance = layer.moving_variance.numpy()
+    np.testing.assert_allclose(outputs.mean(0), layer.beta.numpy(), atol=1e-4)
+    np.testing.assert_allclose(outputs.var(0), layer.gamma.numpy() ** 2 * variance / (variance + layer.epsilon), rtol=1e-3)
+
+
+def test_standing_statistics_do_not_depend_on_the_batch_size_and_touch_nothing_else():
+    latents = np.random.default_rng(2).normal(size=(301, 3)).astype("float32")
+    small, large = two_batch_norm_network(), two_batch_norm_network()
+    trainable_before = [w.numpy() for w in small.trainable_weights]
+    ema.standing_statistics(small, latents, batch_size=8)  # 38 batches, the last one of 5
+    ema.standing_statistics(large, latents, batch_size=1000)
+    for a, b in zip(small.weights, large.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    for before, after in zip(trainable_before, small.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_standing_statistics_leave_a_network_without_batch_norm_alone():
+    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    before = [w.numpy() for w in network.weights]
+    assert ema.standing_statistics(network, np.ones((4, 3), "float32")) == 0
+    for old, new in zip(before, network.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+
+
+@pytest.mark.parametrize("latents, batch_size", [(np.ones((1, 3)), 8), (np.ones((4, 3)), 0), (np.ones((4, 3)), 2.5)])
+def test_standing_statistics_reject_bad_arguments(latents, batch_size):
+    with pytest.raises(ValueError, match="standing_statistics|batch_size"):
+        ema.standing_statistics(two_batch_norm_network(), latents, batch_size=batch_size)
+
+
+def test_standing_statistics_under_mixed_precision_are_float32_and_close_to_float64():
+    latents = np.random.default_rng(3).normal(size=(512, 3)).astype("float32")
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        network = two_batch_norm_network()
+        ema.standing_statistics(network, latents)
+        layer = network.get_layer("bn_0")
+        inputs = np.asarray(keras.Model(network.input, layer.input)(latents, training=False), "float64")
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert layer.moving_mean.dtype == "float32" and layer.moving_variance.dtype == "float32"
+    np.testing.assert_allclose(layer.moving_mean.numpy(), inputs.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), inputs.var(0), rtol=1e-3)

@@ -489,6 +489,7 @@ ALL_OPTIONS = {
     "augment": "translation,cutout,color",
     "ema_halflife_images": 40,
     "ema_rampup": 0.5,
+    "ema_standing_statistics": 32,
 }
 PLAIN_DISCRIMINATOR = {"filters": [4, 8], "activation": "leaky_relu"}
 
@@ -502,6 +503,7 @@ def test_every_recipe_option_survives_a_keras_round_trip(tmp_path):
     config = loaded.get_config()
     assert config["augment"] == "color,translation,cutout"
     assert (config["ema_halflife_images"], config["ema_rampup"]) == (40.0, 0.5)
+    assert config["ema_standing_statistics"] == 32
     assert config["generator"]["upsampling"] == "bilinear" and config["discriminator"]["spectral_norm"] is True
     assert config["generator"]["output_upsampling"] == "nearest" and config["generator"]["blur"] == "all"
     assert (loaded.r1_weight, loaded.r1_every) == (2.0, 2)
@@ -640,3 +642,60 @@ def test_constructor_rejects_bad_recipe_arguments(arguments, message):
 def test_compile_rejects_bad_r1_arguments(arguments, message):
     with pytest.raises(ValueError, match=message):
         tiny_gan().compile(**arguments)
+
+
+# -- the EMA generator's standing BatchNorm statistics ------------------------------------------------
+
+def batch_norm_inputs(network, latents):
+    """Each BatchNorm layer's inputs over `latents`, the network in inference mode."""
+    return {layer.name: np.asarray(keras.Model(network.input, layer.input)(latents, training=False), "float64")
+            for layer in network.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_the_ema_generator_draws_with_its_own_statistics_recomputed_after_each_training_move():
+    from gencompare.models.gan import STANDING_STATISTICS_SEED_OFFSET
+
+    gan = compile_gan(tiny_gan(ema_standing_statistics=256), run_eagerly=True)
+    gan.fit(real_batch(32), batch_size=16, epochs=1, verbose=0)
+    latents = gan.latent_grid(256, gan.seed + STANDING_STATISTICS_SEED_OFFSET)
+    copied = {layer.name: layer.moving_variance.numpy() for layer in gan.ema_generator.layers
+              if isinstance(layer, keras.layers.BatchNormalization)}
+    first = gan.sample(8, seed=0)
+    for name, inputs in batch_norm_inputs(gan.ema_generator, latents).items():
+        layer = gan.ema_generator.get_layer(name)
+        axes = tuple(range(inputs.ndim - 1))
+        np.testing.assert_allclose(layer.moving_mean.numpy(), inputs.mean(axes), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), inputs.var(axes), rtol=1e-3, atol=1e-6)
+        assert not np.allclose(layer.moving_variance.numpy(), copied[name], rtol=1e-3)
+    np.testing.assert_array_equal(gan.sample(8, seed=0), first)  # no training in between: same pictures
+    # Training copies the generator's statistics into the average again; the next draw recomputes them.
+    gan.fit(real_batch(32, seed=1), batch_size=16, epochs=1, verbose=0)
+    gan.sample(8, seed=0)
+    for name, inputs in batch_norm_inputs(gan.ema_generator, latents).items():
+        axes = tuple(range(inputs.ndim - 1))
+        np.testing.assert_allclose(gan.ema_generator.get_layer(name).moving_mean.numpy(), inputs.mean(axes),
+                                   rtol=1e-4, atol=1e-5)
+    # The raw generator keeps the statistics it trained with.
+    raw = {layer.name: layer.moving_variance.numpy() for layer in gan.generator.layers
+           if isinstance(layer, keras.layers.BatchNormalization)}
+    assert all(not np.allclose(raw[name], gan.ema_generator.get_layer(name).moving_variance.numpy(), rtol=1e-3)
+               for name in raw)
+
+
+def test_without_standing_statistics_the_ema_generator_keeps_the_copied_ones():
+    gan = compile_gan(tiny_gan(), run_eagerly=True)
+    gan.fit(real_batch(32), batch_size=16, epochs=1, verbose=0)
+    gan.sample(8, seed=0)
+    for average, weight in zip(gan.ema_generator.weights, gan.generator.weights):
+        if not weight.trainable:
+            np.testing.assert_array_equal(average.numpy(), weight.numpy())
+    with pytest.raises(ValueError, match="ema_standing_statistics=None"):
+        gan.refresh_ema_statistics()
+
+
+@pytest.mark.parametrize("count, ema_decay, message", [
+    (1, 0.999, "≥ 2"), (True, 0.999, "≥ 2"), (100.0, 0.999, "≥ 2"), (64, None, "needs an EMA generator"),
+])
+def test_bad_standing_statistics_settings_are_refused(count, ema_decay, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_gan(ema_standing_statistics=count, ema_decay=ema_decay)

@@ -31,6 +31,15 @@ def test_transposed_conv_counts_every_input_position_times_the_kernel_and_output
     assert flops.forward_flops(model) == 2 * (4 * 3) * 16 * 4
 
 
+def test_a_fused_nearest_resize_conv_counts_as_its_transposed_conv():
+    from gencompare.models.resize_conv import NearestUpsamplingConv2D
+
+    # k = 3, s = 2: a 4×4 transposed conv, the cost of DCGAN's; the explicit resize + 3×3 conv would
+    # count 2 · (4·4 positions · 2² upsampled) · 9 · 3 · 5, 2.25 times as much.
+    model = functional((4, 4, 3), NearestUpsamplingConv2D(5, 3, strides=2))
+    assert flops.forward_flops(model) == 2 * (16 * 3) * 16 * 5
+
+
 def test_uncounted_layers_add_nothing_and_wrappers_count_as_their_layer():
     plain = functional((8,), keras.layers.Dense(6), keras.layers.BatchNormalization(), keras.layers.ReLU())
     wrapped = functional((8,), keras.layers.SpectralNormalization(keras.layers.Dense(6)))

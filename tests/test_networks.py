@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gencompare.models import networks
+from gencompare.models.resize_conv import NearestUpsamplingConv2D
 
 
 def test_conv_trunk_downsamples_and_flattens():
@@ -118,7 +119,11 @@ def test_resize_conv_generator_produces_the_shape_without_transposed_convs(upsam
     assert generator.output_shape == (None, *output_shape)
     assert not [layer for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
     upsamplers = [layer for layer in generator.layers if isinstance(layer, keras.layers.UpSampling2D)]
-    assert upsamplers and all(layer.interpolation == upsampling for layer in upsamplers)
+    fused = [layer for layer in generator.layers if isinstance(layer, NearestUpsamplingConv2D)]
+    if upsampling == "nearest":  # each nearest resize and its conv are one fused layer
+        assert fused and not upsamplers
+    else:
+        assert upsamplers and all(layer.interpolation == upsampling for layer in upsamplers) and not fused
     assert generator.get_layer("to_image") is not None
     images = generator(np.random.default_rng(0).normal(size=(2, 8)).astype("float32"))
     assert images.dtype == "float32" and tuple(images.shape) == (2, *output_shape)
@@ -166,10 +171,14 @@ def test_output_upsampling_resizes_only_the_output_layer(output_upsampling):
     transposed = [layer.name for layer in generator.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
     assert transposed == ["deconv_0", "deconv_1", "deconv_2"]
     upsamplers = [layer for layer in generator.layers if isinstance(layer, keras.layers.UpSampling2D)]
-    assert [(layer.name, layer.interpolation) for layer in upsamplers] == [("upsample_to_image", output_upsampling)]
     to_image = generator.get_layer("to_image")
-    assert isinstance(to_image, keras.layers.Conv2D) and not isinstance(to_image, keras.layers.Conv2DTranspose)
-    assert to_image.strides == (1, 1) and to_image.input.shape[1:3] == (64, 64)
+    if output_upsampling == "nearest":
+        assert not upsamplers and isinstance(to_image, NearestUpsamplingConv2D)
+        assert to_image.strides == 2 and to_image.input.shape[1:3] == (32, 32)
+    else:
+        assert [(layer.name, layer.interpolation) for layer in upsamplers] == [("upsample_to_image", output_upsampling)]
+        assert isinstance(to_image, keras.layers.Conv2D) and not isinstance(to_image, keras.layers.Conv2DTranspose)
+        assert to_image.strides == (1, 1) and to_image.input.shape[1:3] == (64, 64)
 
 
 def test_output_upsampling_transpose_keeps_transposed_convs_after_resize_blocks():
@@ -177,7 +186,7 @@ def test_output_upsampling_transpose_keeps_transposed_convs_after_resize_blocks(
         8, (28, 28, 1), base_shape=[7, 7, 8], filters=[8], kernel_size=4, strides=2, upsampling="nearest",
         output_layer="conv_transpose", output_kernel_size=4, output_strides=2, output_upsampling="transpose",
     )
-    assert isinstance(generator.get_layer("conv_0"), keras.layers.Conv2D)
+    assert isinstance(generator.get_layer("conv_0"), NearestUpsamplingConv2D)
     assert isinstance(generator.get_layer("to_image"), keras.layers.Conv2DTranspose)
     assert generator.output_shape == (None, 28, 28, 1)
 

@@ -1,8 +1,9 @@
 """Floating-point operations of the models' networks: the compute a run spent, independent of hardware.
 
 Convention (the one papers use for "training FLOPs"): a multiply-add counts as **2 FLOPs**; only
-`Dense`, `Conv2D` and `Conv2DTranspose` layers are counted (they are all but a few percent of the
-work; normalisation, activations, resizing, fixed blurs and the loss are left out), and a backward pass costs
+`Dense`, `Conv2D`, `Conv2DTranspose` and `NearestUpsamplingConv2D` (as the transposed conv it is
+computed as) layers are counted (they are all but a few percent of the work; normalisation,
+activations, resizing, fixed blurs and the loss are left out), and a backward pass costs
 **twice** its forward pass (gradients with respect to the inputs and to the weights). So training
 an image through a network costs 3 × its forward FLOPs. Per training image:
 
@@ -20,7 +21,7 @@ import math
 
 import keras
 
-COUNTED_LAYERS = ("Dense", "Conv2D", "Conv2DTranspose")
+COUNTED_LAYERS = ("Dense", "Conv2D", "Conv2DTranspose", "NearestUpsamplingConv2D")
 
 
 def _shape(tensor):
@@ -45,6 +46,10 @@ def layer_forward_flops(layer, input_shape, output_shape):
     if kind == "Conv2DTranspose":
         # Every input position scatters a kernel-sized patch into every output channel.
         return 2 * math.prod(input_shape) * math.prod(inner.kernel_size) * output_shape[-1]
+    if kind == "NearestUpsamplingConv2D":
+        # A transposed conv with a (k + s − 1)² kernel (gencompare.models.resize_conv), counted as one.
+        taps = (int(inner.kernel_size) + int(inner.strides) - 1) ** 2
+        return 2 * math.prod(input_shape) * taps * output_shape[-1]
     return 0
 
 

@@ -35,6 +35,9 @@ Training recipes, all off by default (the seed presets are unchanged), all store
   every k discriminator updates (StyleGAN2).
 * `ema_halflife_images=H, ema_rampup=r`: StyleGAN's EMA schedule, a half-life in training images
   ramped up with the images seen (`gencompare.models.ema.halflife_decay`).
+* `ema_standing_statistics=N`: the EMA generator's BatchNorm statistics recomputed for its own weights
+  over N fixed latents before it draws (`gencompare.models.ema.standing_statistics`), instead of the
+  trained generator's copied ones.
 * Two learning rates / betas (TTUR): the presets' `d_learning_rate`, `g_beta_2`, ... keys, read by
   `gencompare.train.make_optimizer`.
 """
@@ -57,6 +60,22 @@ OUTPUT_REMAPPING_SCALES = {("sigmoid", "tanh"): 0.5, ("tanh", "sigmoid"): 2.0}
 # Keyword arguments of `compile` that make no sense for a model with two optimizers and its own loss.
 UNSUPPORTED_COMPILE_ARGUMENTS = ("optimizer", "metrics", "weighted_metrics", "loss_weights")
 SAMPLE_BATCH_SIZE = 256
+# The latents of the EMA generator's standing statistics come from `seed + this`: a stream of their
+# own, apart from the sample grids' seeds (0, 1, ...) and the training noise.
+STANDING_STATISTICS_SEED_OFFSET = 7919
+
+
+def _check_standing_statistics(count, ema_decay):
+    """`ema_standing_statistics` checked: None or an int ≥ 2, and only with an EMA generator."""
+    if count is None:
+        return None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+        raise ValueError(f"`ema_standing_statistics` must be None or a number of latents ≥ 2 (e.g. 4096), "
+                         f"got {count!r}.")
+    if ema_decay is None:
+        raise ValueError("`ema_standing_statistics` needs an EMA generator: set `ema_decay` (e.g. 0.999) "
+                         "or leave `ema_standing_statistics=None`.")
+    return count
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,6 +223,11 @@ class GAN(base.GenerativeModel):
         ema_rampup: with `ema_halflife_images`, ramp the half-life up as this fraction of the images
             seen so far, `min(ema_halflife_images, images_seen · ema_rampup)` (StyleGAN2 uses 0.05):
             early, the average follows the fast-changing generator closely. None: no ramp.
+        ema_standing_statistics: None (default: the EMA generator keeps the BatchNorm statistics
+            copied from the trained generator) or a number of latents, e.g. 4096: before the EMA
+            generator draws after training moved it, its BatchNorm statistics are recomputed for its
+            own weights over that many fixed latents (drawn from `seed`; "standing statistics", see
+            `gencompare.models.ema.standing_statistics`). A no-op for generators without BatchNorm.
         augment: DiffAugment policies applied to every image the discriminator sees in training,
             real and generated, in both phases (see `gencompare.models.diffaugment`): None (default)
             or e.g. `"translation,cutout,color"` / `["translation", "cutout"]`.
@@ -228,6 +252,7 @@ class GAN(base.GenerativeModel):
         ema_warmup=True,
         ema_halflife_images=None,
         ema_rampup=None,
+        ema_standing_statistics=None,
         augment=None,
         **kwargs,
     ):
@@ -245,6 +270,9 @@ class GAN(base.GenerativeModel):
         self.ema_decay = None if ema_decay is None else ema.check_decay(ema_decay)
         self.ema_warmup = bool(ema_warmup)
         self.ema_halflife_images, self.ema_rampup = ema.check_halflife(ema_halflife_images, ema_rampup)
+        self.ema_standing_statistics = _check_standing_statistics(ema_standing_statistics, ema_decay)
+        # The `ema_updates` count at which the EMA generator's statistics were last recomputed.
+        self._standing_statistics_at = None
         self.augment = diffaugment.policy_string(augment)
         self.ema_generator = None
         if self.ema_decay is not None:
@@ -596,11 +624,29 @@ class GAN(base.GenerativeModel):
 
     # -- sampling ------------------------------------------------------------------------------
 
+    def refresh_ema_statistics(self):
+        """Recomputes the EMA generator's BatchNorm statistics for its own weights (see
+        `ema_standing_statistics`) over `ema_standing_statistics` fixed latents; sampling does this by
+        itself whenever training moved the average since the last time.
+
+        Raises:
+            ValueError: for a GAN without `ema_standing_statistics`.
+        """
+        if self.ema_standing_statistics is None:
+            raise ValueError("This GAN was built with ema_standing_statistics=None: pass a number of "
+                             "latents (e.g. 4096) to the constructor to recompute the EMA statistics.")
+        latents = self.latent_grid(self.ema_standing_statistics, self.seed + STANDING_STATISTICS_SEED_OFFSET)
+        ema.standing_statistics(self.ema_generator, latents, batch_size=SAMPLE_BATCH_SIZE)
+        self._standing_statistics_at = int(ops.convert_to_numpy(self.ema_updates))
+
     def _sampling_network(self, use_ema):
         if use_ema is None:
             use_ema = self.ema_generator is not None
         if use_ema and self.ema_generator is None:
             raise ValueError("This GAN has no EMA generator (ema_decay=None); pass use_ema=False.")
+        if use_ema and self.ema_standing_statistics is not None:
+            if self._standing_statistics_at != int(ops.convert_to_numpy(self.ema_updates)):
+                self.refresh_ema_statistics()
         return self.ema_generator if use_ema else self.generator
 
     def generate(self, latents, use_ema=None, batch_size=SAMPLE_BATCH_SIZE):
@@ -710,6 +756,7 @@ class GAN(base.GenerativeModel):
             ema_warmup=self.ema_warmup,
             ema_halflife_images=self.ema_halflife_images,
             ema_rampup=self.ema_rampup,
+            ema_standing_statistics=self.ema_standing_statistics,
             augment=self.augment,
         )
         return config

@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from gencompare.models.blur import BinomialBlur
+from gencompare.models.resize_conv import NearestUpsamplingConv2D
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "swish", "tanh", "sigmoid", "linear")
 OUTPUT_LAYERS = ("conv", "conv_transpose")
@@ -195,9 +196,12 @@ def build_deconv_generator(
         upsampling: how a block (and a `"conv_transpose"` output layer) with stride s > 1 upsamples:
             `"transpose"` (default): a stride-s `Conv2DTranspose`; `"nearest"` or `"bilinear"`:
             `UpSampling2D(s)` with that interpolation, then a stride-1 `Conv2D` of the same kernel
-            size (no checkerboard pattern from uneven kernel overlap). Blocks with stride 1 are a
+            size (no checkerboard pattern from uneven kernel overlap). `"nearest"` is computed as
+            one `resize_conv.NearestUpsamplingConv2D` (the same function at the cost of a transposed
+            conv: with kernel_size 3 that of DCGAN's 4×4 stride-2 one). Blocks with stride 1 are a
             stride-1 `Conv2DTranspose` or `Conv2D` respectively. The layers keep their weight
-            shapes' roles but not their names: resize blocks are `upsample_i` + `conv_i`.
+            shapes' roles but not their names: resize blocks are `conv_i` (`upsample_i` + `conv_i`
+            for bilinear).
         output_upsampling: the same choice for the `"conv_transpose"` output layer alone; None
             (default): as `upsampling`. With transposed-conv blocks, `"nearest"` here puts a
             resize-conv only in the layer that draws the pixels, where few output channels keep
@@ -280,7 +284,10 @@ def build_deconv_generator(
 
 
 def _resize_conv(x, width, kernel, stride, interpolation, *, use_bias, name, upsample_name):
-    """`UpSampling2D(stride, interpolation)` (if stride > 1) then a stride-1 `Conv2D`."""
+    """`UpSampling2D(stride, interpolation)` (if stride > 1) then a stride-1 `Conv2D`; the nearest
+    resize and its conv are one `NearestUpsamplingConv2D` (the same function at a transposed conv's cost)."""
+    if stride != 1 and interpolation == "nearest":
+        return NearestUpsamplingConv2D(width, kernel, strides=stride, use_bias=use_bias, name=name)(x)
     if stride != 1:
         x = layers.UpSampling2D(stride, interpolation=interpolation, name=upsample_name)(x)
     return layers.Conv2D(width, kernel, padding="same", use_bias=use_bias, name=name)(x)
