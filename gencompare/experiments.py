@@ -294,7 +294,8 @@ def _as_experiment(experiment):
 # One run of an experiment
 # ----------------------------------------------------------------------------------------------
 
-METRICS_FORMAT = 1
+# 2: `evaluate` also returns the checkerboard metrics (older cached files are recomputed).
+METRICS_FORMAT = 2
 
 
 def generator_spec_of(vae_preset, value_range=(-1, 1)):

@@ -50,6 +50,7 @@ COLUMNS = (
     Column("precision ↑", _metric("precision_mnist"), 2, "higher"),
     Column("recall ↑", _metric("recall_mnist"), 2, "higher"),
     Column("SWD ↓", _metric("swd_mean"), 3, "lower"),
+    Column("grid (real = 1)", _metric("checkerboard"), 2),
     Column("ELBO ↑ (nats)", _metric("elbo"), 1, "higher"),
     Column("recon. MSE ↓", _metric("reconstruction_mse"), 4, "lower"),
     Column("training", lambda row: training_summary(row.run_dir)),
@@ -436,6 +437,10 @@ def _metric_notes():
         "samples and test images, averaged over levels (Karras et al. 2018; papers print it ×10³, this table "
         "does not; lower is better). It needs no pretrained network, so it is the one sample metric for faces "
         "here: Inception-based FID needs ImageNet weights that are not shipped.",
+        "* **grid**: how strongly the samples' average power spectrum peaks at the frequencies a stack of "
+        "stride-2 upsamplings draws its checkerboard on (periods 2 to 8 pixels; `gencompare/metrics/"
+        "checkerboard.py`), divided by the same for the test images: 1 is as smooth there as real images, "
+        "2 twice as peaked.",
         "* **ELBO**: held-out evidence lower bound per image with the VAE's own reconstruction loss (higher is "
         "better; comparable only between VAEs with the same loss).",
         "* **training time / images/s**: wall time of the training epochs; the rate leaves out the first epoch "

@@ -299,5 +299,10 @@ def test_evaluate_works_with_the_real_gan_in_its_signed_range():
     faces = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
     results = evaluation.evaluate(gan, faces, count=12, swd_min_resolution=8, progress=False)
     assert results["real_count"] == results["generated_count"] == 12
-    assert set(results) == {"real_count", "generated_count", "swd_16", "swd_8", "swd_mean"}
+    assert set(results) == {"real_count", "generated_count", "swd_16", "swd_8", "swd_mean",
+                            "checkerboard", "lattice_peaks", "lattice_peaks_real"}
     assert results["swd_mean"] > 0
+    assert results["checkerboard"] == pytest.approx(results["lattice_peaks"] / results["lattice_peaks_real"])
+    without = evaluation.evaluate(gan, faces, count=12, swd_min_resolution=8, progress=False,
+                                  include_checkerboard=False)
+    assert "checkerboard" not in without and without["swd_mean"] == results["swd_mean"]

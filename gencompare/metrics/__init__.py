@@ -8,6 +8,7 @@ pieces are importable on their own:
 * `mnist_classifier`: the project's digit classifier (features and predictions);
 * `coverage`: mode coverage from predicted classes;
 * `swd`: sliced Wasserstein distance on Laplacian-pyramid patches (no pretrained network);
+* `checkerboard`: how strongly samples carry an upsampling grid, relative to real images;
 * `evaluation`: `evaluate`, the VAE bounds, and `MetricsCallback`.
 """
 

@@ -8,6 +8,9 @@ returns a flat dict of numbers (easy to print, log, or put in a table):
 * with the MNIST classifier: mode coverage of the samples (`classes_covered`, `class_kl_uniform`,
   `class_fraction_<c>`);
 * sliced Wasserstein distance per pyramid level and mean (`swd_<resolution>`, `swd_mean`);
+* for even image sizes, how strongly the samples carry an upsampling grid compared with the real
+  images (`checkerboard`, 1 = as smooth on the grid's frequencies as real images; `lattice_peaks`,
+  `lattice_peaks_real`; see `checkerboard`);
 * for a VAE: held-out ELBO and its parts, reconstruction MSE, and optionally an importance-weighted
   bound;
 * the sample counts used (`real_count`, `generated_count`, `kid_subset_size`, ...).
@@ -24,7 +27,7 @@ import keras
 import numpy as np
 import scipy.special
 
-from gencompare.metrics import coverage, distances, features, mnist_classifier, swd
+from gencompare.metrics import checkerboard, coverage, distances, features, mnist_classifier, swd
 from gencompare.metrics.images import run_in_batches, to_unit_range
 from gencompare.models import vae_losses
 from gencompare.value_range import from_unit
@@ -247,7 +250,7 @@ def is_vae(model):
 
 def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors="auto",
              inception_weights="imagenet", include_mode_coverage=None, include_swd=True,
-             swd_min_resolution=None, kid_subsets=100, kid_subset_size=1000, k=3, importance_samples=0,
+             include_checkerboard=None, swd_min_resolution=None, kid_subsets=100, kid_subset_size=1000, k=3, importance_samples=0,
              batch_size=250, progress=True):
     """Measures `model` against held-out real images; returns a flat dict of metrics and counts.
 
@@ -264,6 +267,8 @@ def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors=
         inception_weights: weights for a named `inception` extractor (see `features`).
         include_mode_coverage: compute MNIST mode coverage; None: for 28×28×1 images.
         include_swd: compute the sliced Wasserstein distance.
+        include_checkerboard: compute `checkerboard.checkerboard_metrics`; None: for images of even
+            height and width.
         swd_min_resolution: coarsest SWD level; None: `default_swd_min_resolution`.
         kid_subsets, kid_subset_size: KID subset count and size.
         k: neighbour count of precision/recall.
@@ -304,6 +309,10 @@ def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors=
             real, generated, value_range=(0, 1), seed=seed, progress=progress,
             min_resolution=swd_min_resolution or default_swd_min_resolution(image_shape),
         ))
+    if include_checkerboard is None:
+        include_checkerboard = image_shape[0] % 2 == 0 and image_shape[1] % 2 == 0
+    if include_checkerboard:
+        results.update(checkerboard.checkerboard_metrics(real, generated))
     if is_vae(model):
         results.update(vae_metrics(model, real, importance_samples=importance_samples, seed=seed,
                                    batch_size=batch_size, progress=progress))
