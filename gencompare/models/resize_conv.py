@@ -72,11 +72,16 @@ class NearestUpsamplingConv2D(layers.Layer):
         return ops.transpose(ops.flip(ops.flip(fused, axis=0), axis=1), (0, 1, 3, 2))
 
     def call(self, inputs):
-        height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
-        outputs = ops.conv_transpose(inputs, self.fused_kernel(), strides=self.strides, padding="valid")
-        # The valid transposed conv is (k − 1) pixels larger than s·H: 'same' padding keeps the middle.
-        start = self.kernel_size // 2
-        outputs = outputs[:, start : start + height * self.strides, start : start + width * self.strides, :]
+        if self.kernel_size % 2:
+            # An odd k: the transposed conv's own 'same' padding lines up with the resize-conv's.
+            outputs = ops.conv_transpose(inputs, self.fused_kernel(), strides=self.strides, padding="same")
+        else:
+            # An even k pads 'same' convs unevenly: take the valid result, (k − 1) pixels larger than
+            # s·H, and keep the part the resize-conv's padding keeps.
+            height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
+            outputs = ops.conv_transpose(inputs, self.fused_kernel(), strides=self.strides, padding="valid")
+            start = self.kernel_size // 2
+            outputs = outputs[:, start : start + height * self.strides, start : start + width * self.strides, :]
         if self.bias is not None:
             outputs = outputs + self.bias
         return outputs
