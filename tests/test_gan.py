@@ -699,3 +699,27 @@ def test_without_standing_statistics_the_ema_generator_keeps_the_copied_ones():
 def test_bad_standing_statistics_settings_are_refused(count, ema_decay, message):
     with pytest.raises(ValueError, match=message):
         tiny_gan(ema_standing_statistics=count, ema_decay=ema_decay)
+
+
+def test_loading_or_resetting_weights_recomputes_the_standing_statistics(tmp_path):
+    gan = compile_gan(tiny_gan(ema_standing_statistics=64), run_eagerly=True)
+    gan.fit(real_batch(32), batch_size=16, epochs=1, verbose=0)
+    path = tmp_path / "trained.weights.h5"
+    gan.save_weights(path)  # before any draw: the file holds the copied statistics
+    trained = gan.sample(8, seed=0)
+    # Other data, the same update count (and the same seed, so the same standing-statistics latents).
+    other = compile_gan(tiny_gan(ema_standing_statistics=64), run_eagerly=True)
+    other.fit(real_batch(32, seed=2), batch_size=16, epochs=1, verbose=0)
+    other.sample(8, seed=0)
+    other.load_weights(path)
+    np.testing.assert_allclose(other.sample(8, seed=0), trained, rtol=1e-5, atol=1e-5)
+    # A reset EMA copies the generator's statistics; the next draw recomputes them for the copy.
+    gan.reset_ema()
+    gan.sample(8, seed=0)
+    assert gan._standing_statistics_at == 0
+    reference = tiny_gan(ema_standing_statistics=64)
+    for source, target in ((gan.generator, reference.ema_generator),):
+        for weight, copy in zip(source.weights, target.weights):
+            copy.assign(weight)
+    reference.refresh_ema_statistics()
+    np.testing.assert_allclose(gan.sample(8, seed=0), reference.sample(8, seed=0), rtol=1e-5, atol=1e-5)

@@ -100,3 +100,12 @@ def test_bad_arguments_are_refused(arguments):
 def test_inputs_that_are_not_images_are_refused():
     with pytest.raises(ValueError, match="expects images"):
         NearestUpsamplingConv2D(4, 3)(np.zeros((2, 8, 3), "float32"))
+
+
+def test_xla_compiles_it_to_the_same_result():
+    keras.utils.set_random_seed(7)
+    layer = NearestUpsamplingConv2D(3, 3, strides=2)
+    images = tf.constant(random_images((2, 5, 5, 2)))
+    eager = np.asarray(layer(images))
+    compiled = tf.function(lambda x: layer(x), jit_compile=True)
+    np.testing.assert_allclose(np.asarray(compiled(images)), eager, rtol=1e-5, atol=1e-5)

@@ -596,6 +596,13 @@ class GAN(base.GenerativeModel):
         if self.ema_generator is not None:
             ema.copy_weights(self.ema_generator, self.generator)
             self.ema_updates.assign(0)
+            self._standing_statistics_at = None
+
+    def load_own_variables(self, store):
+        # Loaded weights (a `.keras` file, `load_weights`, a resumed checkpoint) may carry the same
+        # update count as the statistics last recomputed here: recompute them before the next draw.
+        super().load_own_variables(store)
+        self._standing_statistics_at = None
 
     def train_step(self, data):
         images = self._images(data, "GAN.fit")
