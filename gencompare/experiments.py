@@ -148,9 +148,10 @@ def _budgets(smoke, quick, full):
 # images seen (images × epochs) so that runs are reproducible. See README: Main command.
 # Measured (2-core AMD EPYC, float32): an MNIST VAE epoch 45-56 s and an MNIST GAN epoch (batch 32)
 # 44-55 s, depending on the invocation, hence 3 epochs each; an epoch of 8 000 faces 26-32 s for the
-# VAE; the resize-conv face GANs ~45 s (`faces64_fast`, batch 32) and ~50 s (`cats_fast`, batch 16,
-# twice the steps) per epoch, hence 5 VAE epochs against 3 GAN epochs. A face set whose GAN needs
-# another budget gets its own "<dataset>-gan" key.
+# VAE; the resize-conv face GANs 107 s (`faces64_fast`, batch 32) and 132 s (`cats_fast`, batch 16,
+# twice the steps) for 3 epochs against 118-123 s for 5 VAE epochs (report of 2026-11-26, 20:26),
+# hence 5 VAE epochs against 3 GAN epochs. A face set whose GAN needs another budget gets its own
+# "<dataset>-gan" key.
 QUICK_FACE_IMAGES = 8000
 QUICK_EPOCHS = {"mnist-vae": 3, "mnist-gan": 3, "mnist-vae-2d": 1, "mnist-vae-gan": 2, "face-vae": 5, "face-gan": 3}
 

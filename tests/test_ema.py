@@ -121,7 +121,8 @@ def test_standing_statistics_are_the_exact_statistics_of_each_layers_inputs_in_i
     outputs = np.asarray(network(latents, training=False), "float64")
     variance = layer.moving_variance.numpy()
     np.testing.assert_allclose(outputs.mean(0), layer.beta.numpy(), atol=1e-4)
-    np.testing.assert_allclose(outputs.var(0), layer.gamma.numpy() ** 2 * variance / (variance + layer.epsilon), rtol=1e-3)
+    expected_variance = layer.gamma.numpy() ** 2 * variance / (variance + layer.epsilon)
+    np.testing.assert_allclose(outputs.var(0), expected_variance, rtol=1e-3)
 
 
 def test_standing_statistics_do_not_depend_on_the_batch_size_and_touch_nothing_else():

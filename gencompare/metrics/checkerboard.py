@@ -39,7 +39,9 @@ def lattice_period(image_shape, largest=LARGEST_PERIOD):
 def _check_images(images, name):
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[0] < 1:
-        raise ValueError(f"{name} must be a non-empty batch (count, height, width, channels), got shape {images.shape}.")
+        raise ValueError(
+            f"{name} must be a non-empty batch (count, height, width, channels), got shape {images.shape}."
+        )
     return images.astype("float64")
 
 

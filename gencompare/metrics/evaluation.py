@@ -250,8 +250,8 @@ def is_vae(model):
 
 def evaluate(model, dataset, *, count=10_000, seed=0, data_dir=None, extractors="auto",
              inception_weights="imagenet", include_mode_coverage=None, include_swd=True,
-             include_checkerboard=None, swd_min_resolution=None, kid_subsets=100, kid_subset_size=1000, k=3, importance_samples=0,
-             batch_size=250, progress=True):
+             include_checkerboard=None, swd_min_resolution=None, kid_subsets=100, kid_subset_size=1000,
+             k=3, importance_samples=0, batch_size=250, progress=True):
     """Measures `model` against held-out real images; returns a flat dict of metrics and counts.
 
     Args:

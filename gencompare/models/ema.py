@@ -164,12 +164,14 @@ def standing_statistics(network, inputs, batch_size=512):
         prefix = keras.Model(network.input, layer.input)
         axis = layer.axis % len(prefix.output.shape)
         total = total_squares = 0.0
+        count = 0
         for start in range(0, len(inputs), batch_size):
-            values = np.moveaxis(ops.convert_to_numpy(prefix(inputs[start : start + batch_size], training=False)), axis, -1)
-            values = values.astype("float64").reshape(-1, values.shape[-1])
+            values = ops.convert_to_numpy(prefix(inputs[start : start + batch_size], training=False))
+            values = np.moveaxis(values, axis, -1).astype("float64")
+            values = values.reshape(-1, values.shape[-1])  # one row per position, one column per channel
+            count += values.shape[0]
             total = total + values.sum(axis=0)
             total_squares = total_squares + np.square(values).sum(axis=0)
-        count = len(inputs) * int(np.prod([size for index, size in enumerate(prefix.output.shape) if index not in (0, axis)]))
         mean = total / count
         variance = np.maximum(total_squares / count - np.square(mean), 0.0)
         layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
