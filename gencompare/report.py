@@ -45,7 +45,8 @@ def _metric(name):
 
 COLUMNS = (
     Column("classifier-FID ↓", _metric("fd_mnist"), 2, "lower"),
-    Column("classes covered ↑", lambda row: _out_of_ten(row.metrics.get("classes_covered")), 0, "higher"),
+    Column("classes covered ↑", lambda row: None if (covered := row.metrics.get("classes_covered")) is None
+           else f"{int(covered)}/10", 0, "higher"),
     Column("class KL ↓", _metric("class_kl_uniform"), 3, "lower"),
     Column("precision ↑", _metric("precision_mnist"), 2, "higher"),
     Column("recall ↑", _metric("recall_mnist"), 2, "higher"),
@@ -64,15 +65,11 @@ COLUMNS = (
 
 def training_summary(run_dir):
     """The preset, images and epochs recorded in a run's `config.json` (None without a record)."""
-    resolved = run_files.resolved_config(run_dir)
-    if not resolved:
+    if not (resolved := run_files.resolved_config(run_dir)):
         return None
-    training = resolved.get("training", {})
-    return f"{resolved['preset']}: {resolved['num_images']} images × {training.get('epochs')} epochs"
+    return f"{resolved['preset']}: {resolved['num_images']} images × {resolved.get('training', {}).get('epochs')} epochs"
 
 
-def _out_of_ten(value):
-    return None if value is None else f"{int(value)}/10"
 def format_value(value, digits):
     """A table cell: "—" for a missing value, numbers rounded to `digits` (integers with separators)."""
     if value is None:
@@ -437,10 +434,8 @@ def _metric_notes():
         "samples and test images, averaged over levels (Karras et al. 2018; papers print it ×10³, this table "
         "does not; lower is better). It needs no pretrained network, so it is the one sample metric for faces "
         "here: Inception-based FID needs ImageNet weights that are not shipped.",
-        "* **grid**: how strongly the samples' average power spectrum peaks at the frequencies a stack of "
-        "stride-2 upsamplings draws its checkerboard on (periods 2 to 8 pixels; `gencompare/metrics/"
-        "checkerboard.py`), divided by the same for the test images: 1 is as smooth there as real images, "
-        "2 twice as peaked.",
+        "* **grid**: the samples' power-spectrum peaks where stride-2 upsampling draws a checkerboard (periods "
+        "2–8 px; `metrics/checkerboard.py`) over the test images' (1: as smooth there as real images).",
         "* **ELBO**: held-out evidence lower bound per image with the VAE's own reconstruction loss (higher is "
         "better; comparable only between VAEs with the same loss).",
         "* **training time / images/s**: wall time of the training epochs; the rate leaves out the first epoch "
