@@ -37,17 +37,19 @@ def lattice_period(image_shape, largest=LARGEST_PERIOD):
 
 
 def _check_images(images, name):
+    """`images` as an array (no copy), checked to be a non-empty 4-D batch."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[0] < 1:
         raise ValueError(
             f"{name} must be a non-empty batch (count, height, width, channels), got shape {images.shape}."
         )
-    return images.astype("float64")
+    return images
 
 
 def average_power_spectrum(images):
     """Mean over images of |FFT2|² of each image's channel mean, after removing each image's mean."""
-    grey = _check_images(images, "images").mean(axis=-1)
+    # The channel mean is taken in float64 directly: no float64 copy of the whole batch.
+    grey = _check_images(images, "images").mean(axis=-1, dtype="float64")
     grey -= grey.mean(axis=(1, 2), keepdims=True)
     return np.mean(np.abs(np.fft.fft2(grey)) ** 2, axis=0)
 
