@@ -55,8 +55,11 @@ def test_nested_models_are_counted_once():
 def test_the_mnist_dcgan_by_hand():
     gan = GAN.from_preset("mnist_fast", seed=0)
     latent = gan.latent_dim
-    base = gan.generator.get_layer(index=1).units // 49  # Dense latent → 7×7×base, then base/2, then 1 channel
-    generator = 2 * latent * 49 * base + 2 * 49 * base * 16 * (base // 2) + 2 * 196 * (base // 2) * 16 * 1
+    # Dense latent → 7×7×base, 4×4 stride-2 transposed convs to 14×14×base/2 and 28×28×base/4 (counted
+    # per input pixel: each spreads k² taps), then a 3×3 conv to one channel (counted per output pixel).
+    base = gan.generator.get_layer(index=1).units // 49
+    generator = (2 * latent * 49 * base + 2 * 49 * base * 16 * (base // 2) + 2 * 196 * (base // 2) * 16 * (base // 4)
+                 + 2 * 784 * 9 * (base // 4) * 1)
     assert flops.forward_flops(gan.generator) == generator
 
 
