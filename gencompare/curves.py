@@ -62,6 +62,21 @@ def first_reaching(rows, metric, threshold, *, better="lower"):
     return None
 
 
+def _difference(curve_a, curve_b, metric, axis):
+    """`(log axis grid, a − b)` on the union of both curves' points within the range both cover, each
+    curve interpolated linearly in log(axis); None when they share no range."""
+    xa, ya = _points(curve_a, metric, axis)
+    xb, yb = _points(curve_b, metric, axis)
+    if len(xa) < 1 or len(xb) < 1:
+        return None
+    low, high = max(xa[0], xb[0]), min(xa[-1], xb[-1])
+    if low > high:
+        return None
+    grid = np.unique(np.concatenate([xa, xb]))
+    log_grid = np.log(grid[(grid >= low) & (grid <= high)])
+    return log_grid, np.interp(log_grid, np.log(xa), ya) - np.interp(log_grid, np.log(xb), yb)
+
+
 def crossings(curve_a, curve_b, metric, *, axis="seconds"):
     """Where two curves cross: the `axis` values at which `a − b` changes sign.
 
@@ -77,17 +92,10 @@ def crossings(curve_a, curve_b, metric, *, axis="seconds"):
     Returns:
         A list of `(axis value, "a" or "b")`: where the curves cross, and which one is lower after it.
     """
-    xa, ya = _points(curve_a, metric, axis)
-    xb, yb = _points(curve_b, metric, axis)
-    if len(xa) < 1 or len(xb) < 1:
+    compared = _difference(curve_a, curve_b, metric, axis)
+    if compared is None:
         return []
-    low, high = max(xa[0], xb[0]), min(xa[-1], xb[-1])
-    if low > high:
-        return []
-    grid = np.unique(np.concatenate([xa, xb]))
-    grid = grid[(grid >= low) & (grid <= high)]
-    log_grid = np.log(grid)
-    difference = np.interp(log_grid, np.log(xa), ya) - np.interp(log_grid, np.log(xb), yb)
+    log_grid, difference = compared
     found = []
     previous = None
     for index, value in enumerate(difference):
@@ -103,6 +111,17 @@ def crossings(curve_a, curve_b, metric, *, axis="seconds"):
     return found
 
 
+def lower_throughout(curve_a, curve_b, metric, *, axis="seconds"):
+    """`"a"` or `"b"`: the curve that is lower (or touching) everywhere both cover, compared as
+    `crossings` compares them (linear in log(axis) on both curves' points); None if they share no
+    range, cross, or coincide."""
+    compared = _difference(curve_a, curve_b, metric, axis)
+    if compared is None:
+        return None
+    signs = set(np.sign(compared[1][compared[1] != 0]).tolist())
+    return {frozenset({-1.0}): "a", frozenset({1.0}): "b"}.get(frozenset(signs))
+
+
 def _points(rows, metric, axis):
     """Sorted `(axis, metric)` arrays of the rows that have both (axis values must be positive)."""
     pairs = sorted((float(row[axis]), float(row[metric])) for row in rows
@@ -111,12 +130,6 @@ def _points(rows, metric, axis):
         return np.array([]), np.array([])
     x, y = (np.array(values) for values in zip(*pairs))
     return x, y
-
-
-def value_at(rows, metric, axis_value, *, axis="seconds"):
-    """The metric of the last point at or before `axis_value` (what the model had reached then), or None."""
-    reached = [row for row in rows if row.get(axis, math.inf) <= axis_value and row.get(metric) is not None]
-    return max(reached, key=lambda row: row[axis])[metric] if reached else None
 
 
 def images_at(rows, seconds):

@@ -242,10 +242,10 @@ def crossover_sentence(vae, gan, dataset, name="the VAE"):
     found = curves.crossings(vae.curve, gan.curve, metric, axis="seconds")
     budget = min(max(row["seconds"] for row in vae.curve), max(row["seconds"] for row in gan.curve))
     if not found:
-        leader = curves.value_at(vae.curve, metric, budget), curves.value_at(gan.curve, metric, budget)
-        if None in leader:
+        leader = curves.lower_throughout(vae.curve, gan.curve, metric)  # the figure's lines, as `crossings` reads them
+        if leader is None:
             return None
-        ahead = f"{name}'s" if leader[0] < leader[1] else "the GAN's"
+        ahead = f"{name}'s" if leader == "a" else "the GAN's"
         return (f"Quality against training time ({name} and the GAN): the curves do not cross within the {_format_seconds(budget)} both "
                 f"runs cover; {ahead} {what} is lower throughout.")
     parts = []

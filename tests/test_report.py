@@ -248,6 +248,17 @@ def test_crossover_sentence_when_the_curves_never_cross_or_cross_twice():
     assert "; then the VAE's SWD drops below the other's after" in sentence
 
 
+def test_the_leader_of_curves_that_do_not_cross_is_read_from_their_lines():
+    # The GAN's last point before 80 s (19 at 35 s) is above the VAE's 17.7 at 80 s, but its line
+    # (to 9.4 at 98 s) is below the VAE's at every point both cover, as the figure draws them.
+    vae = with_curve(fake_row("mnist-vae", {}), [(4.1, 363), (13.5, 230), (30.2, 38.6), (80.7, 17.7)])
+    gan = with_curve(fake_row("mnist-gan", {}), [(3.7, 127), (13.5, 94.8), (35.0, 19.3), (98.4, 9.35)])
+    assert report.crossover_sentence(vae, gan, "mnist") == (
+        "Quality against training time (the VAE and the GAN): the curves do not cross within the 81 s both runs "
+        "cover; the GAN's classifier-FID is lower throughout."
+    )
+
+
 def test_no_crossover_sentence_without_curves():
     assert report.crossover_sentence(fake_row("mnist-vae", {}), fake_row("mnist-gan", {}), "mnist") is None
 
