@@ -174,7 +174,7 @@ PRESETS.add(Preset(
           "hinge loss and the EMA generator's standing BatchNorm statistics. Then depth, which the width "
           "trials had missed: a generator layer at 28×28 (7×7×64 → 14×14×32 → 28×28×16, a 3×3 conv to the "
           "pixels) and a 3×3 stride-1 discriminator layer at 7×7 (32 → 64 → 64) take the EMA generator from "
-          "14.8/14.8/14.1 to 3.4/4.4 after 5 624 steps and to 4.5/6.4 after 3 744 (seeds 0/1/2, mixed "
+          "14.8/14.8/14.1 to 3.4/4.4/3.2 after 5 624 steps and to 4.5/6.4/3.9 after 3 744 (seeds 0/1/2, mixed "
           "bfloat16), at about twice the seconds per step; either layer alone: 8.6/8.2/9.2 (generator) and "
           "9.6/11.5/12.3 (discriminator). The default EMA (0.999 with warmup) is worth 3-6 points (raw "
           "generator 9.3/7.1/6.7). "
