@@ -149,9 +149,10 @@ def _budgets(smoke, quick, full):
 # Measured (2-core AMD EPYC with AVX-512 BF16, mixed bfloat16, report of 2026-11-26, 23:09): an MNIST
 # VAE epoch 20-22 s and an MNIST GAN epoch (batch 32; `mnist_fast` has a layer more in each network)
 # 45-49 s, hence 4 VAE epochs (81 s) against 2 GAN epochs (99 s; benchmark seeds reach classifier-FID
-# 3.9-6.4 after 2 epochs); 5 VAE epochs of 8 000 faces 51-52 s against 3 GAN epochs 50 s (`cats_fast`, batch 16)
-# and 36 s (`faces64_fast`, batch 32). In float32 on a CPU without bfloat16 (report of 2026-11-26,
-# 20:26) a MNIST VAE epoch took 45-56 s, 5 face-VAE epochs 118-123 s and the face GANs 107-132 s.
+# 3.9-6.4 after 2 epochs); 5 VAE epochs of 8 000 faces 51-52 s against 3 GAN epochs 50 s (`cats_fast`,
+# batch 16) and 36 s (`faces64_fast`, batch 32). In float32 on a CPU without bfloat16 (report of
+# 2026-11-26, 20:26) a MNIST VAE epoch took 45-56 s, 5 face-VAE epochs 118-123 s and the face GANs
+# 107-132 s.
 QUICK_FACE_IMAGES = 8000
 QUICK_EPOCHS = {"mnist-vae": 4, "mnist-gan": 2, "mnist-vae-2d": 1, "mnist-vae-gan": 2, "face-vae": 5, "face-gan": 3}
 
