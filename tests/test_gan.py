@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gencompare.models import gan_losses
+from gencompare.models import ema, gan_losses
 from gencompare.models.gan import GAN, default_discriminator_spec, default_generator_spec
 from gencompare.train import GAN_COMPILE_OPTIONS
 
@@ -718,8 +718,6 @@ def test_loading_or_resetting_weights_recomputes_the_standing_statistics(tmp_pat
     gan.sample(8, seed=0)
     assert gan._standing_statistics_at == 0
     reference = tiny_gan(ema_standing_statistics=64)
-    for source, target in ((gan.generator, reference.ema_generator),):
-        for weight, copy in zip(source.weights, target.weights):
-            copy.assign(weight)
+    ema.copy_weights(reference.ema_generator, gan.generator)
     reference.refresh_ema_statistics()
     np.testing.assert_allclose(gan.sample(8, seed=0), reference.sample(8, seed=0), rtol=1e-5, atol=1e-5)
