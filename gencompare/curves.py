@@ -118,8 +118,12 @@ def lower_throughout(curve_a, curve_b, metric, *, axis="seconds"):
     compared = _difference(curve_a, curve_b, metric, axis)
     if compared is None:
         return None
-    signs = set(np.sign(compared[1][compared[1] != 0]).tolist())
-    return {frozenset({-1.0}): "a", frozenset({1.0}): "b"}.get(frozenset(signs))
+    apart = compared[1][compared[1] != 0]  # touching points decide nothing
+    if apart.size and (apart < 0).all():
+        return "a"
+    if apart.size and (apart > 0).all():
+        return "b"
+    return None
 
 
 def _points(rows, metric, axis):
